@@ -5,6 +5,7 @@
 pub mod config;
 pub mod event;
 pub mod outcome;
+pub mod procinfo;
 pub mod prompt;
 pub mod provider;
 pub mod retry;
