@@ -12,7 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 use super::{AgentError, ErrorClass, ProviderKind, clip, json_object};
 
 /// How many trailing lines [`classify_tail`] looks at.
-pub const TAIL_LINES: usize = 40;
+/// Generous enough for a usage error printed above a 45-line `--help` (gemini).
+pub const TAIL_LINES: usize = 60;
 
 /// Classifies one error text, or `None` when no precise pattern matches.
 pub fn classify_text(text: &str) -> Option<ErrorClass> {
@@ -270,7 +271,7 @@ pub(crate) fn parse_reset_time_in(
                     "retry-after: ",
                 ],
             )
-            .and_then(|rest| duration(rest))
+            .and_then(duration)
             .and_then(|d| now.checked_add(d).ok())
         })
         .or_else(|| {

@@ -121,9 +121,16 @@ impl ClaudeParser {
         };
         let mut err = AgentError::new(class, message);
         if class == ErrorClass::RateLimited {
-            err.reset_at = parse_reset_time(message, (self.clock)());
+            err.reset_at = self
+                .rejected_reset()
+                .or_else(|| parse_reset_time(message, (self.clock)()));
         }
         err
+    }
+
+    /// The exact epoch of a rejected rate limit beats any time parsed from text.
+    fn rejected_reset(&self) -> Option<jiff::Timestamp> {
+        self.rejected.as_ref().and_then(|r| r.reset_at)
     }
 
     fn rate_limit_event(&mut self, m: &Map<String, Value>, out: &mut Vec<AgentSignal>) {
@@ -192,8 +199,15 @@ impl ClaudeParser {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
+        // qwen-code (claude-compatible) reports `error: {message}` instead of `errors[]`.
+        let error_obj = m
+            .get("error")
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str);
         let message = if !errors.is_empty() {
             errors.join("; ")
+        } else if let Some(e) = error_obj {
+            e.to_string()
         } else if let Some(r) = str_field(m, "result").filter(|r| !r.is_empty()) {
             r.to_string()
         } else {
@@ -220,11 +234,10 @@ impl ClaudeParser {
             .unwrap_or(ErrorClass::Other);
             AgentError::new(class, &message)
         };
-        if err.class == ErrorClass::RateLimited && err.reset_at.is_none() {
+        if err.class == ErrorClass::RateLimited {
             err.reset_at = self
-                .rejected
-                .as_ref()
-                .and_then(|r| r.reset_at)
+                .rejected_reset()
+                .or(err.reset_at)
                 .or_else(|| parse_reset_time(&message, (self.clock)()));
         }
         err
@@ -267,19 +280,17 @@ impl LineParser for ClaudeParser {
         let mut out = Vec::new();
         self.session(&m, &mut out);
         match str_field(&m, "type") {
-            Some("system") => {
-                if str_field(&m, "subtype") == Some("api_retry") {
-                    out.push(AgentSignal::Notice(format!(
-                        "api retry {}/{} in {} ms: {}{}",
-                        u64_field(&m, "attempt").unwrap_or(0),
-                        u64_field(&m, "max_retries").unwrap_or(0),
-                        u64_field(&m, "retry_delay_ms").unwrap_or(0),
-                        str_field(&m, "error").unwrap_or("unknown"),
-                        u64_field(&m, "error_status")
-                            .map(|s| format!(" (status {s})"))
-                            .unwrap_or_default(),
-                    )));
-                }
+            Some("system") if str_field(&m, "subtype") == Some("api_retry") => {
+                out.push(AgentSignal::Notice(format!(
+                    "api retry {}/{} in {} ms: {}{}",
+                    u64_field(&m, "attempt").unwrap_or(0),
+                    u64_field(&m, "max_retries").unwrap_or(0),
+                    u64_field(&m, "retry_delay_ms").unwrap_or(0),
+                    str_field(&m, "error").unwrap_or("unknown"),
+                    u64_field(&m, "error_status")
+                        .map(|s| format!(" (status {s})"))
+                        .unwrap_or_default(),
+                )));
             }
             Some("assistant") => self.assistant(&m, &mut out),
             Some("user") => {

@@ -304,19 +304,11 @@ impl ProviderRegistry {
 
     /// Every configuration problem, for `swr doctor` and config checks.
     pub fn validate(&self) -> Vec<ProviderError> {
-        let mut names = self.names();
-        names.extend(
-            self.overrides
-                .custom
-                .keys()
-                .filter(|k| BUILTIN_PROVIDERS.contains(&k.as_str()))
-                .cloned(),
-        );
-        names.dedup();
-        names
+        // A custom provider named like a built-in surfaces through the built-in's `get`.
+        self.names()
             .iter()
             .filter_map(|n| self.get(n).err())
-            .collect::<Vec<_>>()
+            .collect()
     }
 
     /// The command for one attempt with the named provider.
