@@ -776,3 +776,37 @@ fn gemini_exit_codes_from_recorded_runs() {
         Some(ErrorClass::Usage)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// robustness: agent output is untrusted text
+
+proptest::proptest! {
+    #[test]
+    fn parsers_and_classifiers_never_panic(line in "\\PC{0,200}") {
+        for f in [OutputFormat::ClaudeStreamJson, OutputFormat::CodexJson, OutputFormat::GeminiStreamJson, OutputFormat::Text] {
+            let mut p = line_parser_with_clock(f, now);
+            let _ = p.parse_line(&line);
+            let _ = p.finish();
+        }
+        let _ = classify_text(&line);
+        let _ = parse_reset_time(&line, now());
+        let _ = classify_tail(std::slice::from_ref(&line), now());
+    }
+
+    #[test]
+    fn reset_parsing_never_panics_after_markers(
+        marker in proptest::sample::select(vec!["resets ", "try again at ", "try again in ", "regain access on ", "retry after ", "resets at "]),
+        rest in "[0-9a-zA-Z:/()+ ,.é-]{0,40}",
+    ) {
+        let _ = parse_reset_time(&format!("{marker}{rest}"), now());
+    }
+}
+
+#[test]
+fn overrides_accept_the_config_key_providers() {
+    let o: ProviderOverrides = serde_json::from_value(serde_json::json!({
+        "providers": {"x": {"command": ["x"]}}
+    }))
+    .unwrap();
+    assert!(registry(&o).get("x").is_ok());
+}

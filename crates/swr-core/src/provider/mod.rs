@@ -146,6 +146,7 @@ pub struct ProviderOverrides {
     pub codex_command: Option<Vec<String>>,
     pub gemini_command: Option<Vec<String>>,
     /// `providers` in config.
+    #[serde(alias = "providers")]
     pub custom: BTreeMap<String, CustomProviderConfig>,
     /// Passed to codex as `-c key=value`, values rendered as TOML literals.
     pub codex_config_overrides: BTreeMap<String, serde_json::Value>,
