@@ -350,8 +350,10 @@ fn exact_secs(policy: &RetryPolicy, n: u32) -> f64 {
 }
 
 fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
-        return lo;
+    // Also catches NaN bounds, for which every comparison is false.
+    let usable = lo.is_finite() && hi.is_finite() && hi > lo;
+    if !usable {
+        return if lo.is_finite() { lo } else { 0.0 };
     }
     rng.random_range(lo..=hi)
 }
@@ -369,11 +371,7 @@ fn rate_limit_until(
     now: Timestamp,
     rng: &mut impl Rng,
 ) -> Timestamp {
-    let jitter = secs_to_duration(uniform(
-        rng,
-        0.0,
-        policy.rate_limit_jitter.as_secs_f64(),
-    ));
+    let jitter = secs_to_duration(uniform(rng, 0.0, policy.rate_limit_jitter.as_secs_f64()));
     let start = match reset_at {
         Some(reset) if reset > now => reset,
         Some(_) => now,
@@ -409,7 +407,11 @@ mod tests {
     }
 
     /// Run failures of `outcome` through decide/record until it gives up; returns the delays.
-    fn run_to_give_up(policy: &RetryPolicy, outcome: Outcome, seed: u64) -> (Vec<Duration>, String) {
+    fn run_to_give_up(
+        policy: &RetryPolicy,
+        outcome: Outcome,
+        seed: u64,
+    ) -> (Vec<Duration>, String) {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut state = RetryState::default();
         let mut delays = Vec::new();
@@ -433,7 +435,10 @@ mod tests {
             [5, 10, 20].map(Duration::from_secs).to_vec(),
             "5 s, 10 s, 20 s"
         );
-        assert_eq!(reason, "retries exhausted after 3 retries: last attempt crash");
+        assert_eq!(
+            reason,
+            "retries exhausted after 3 retries: last attempt crash"
+        );
         let d = Decision::GiveUp { reason }.with_detail("exit code 1");
         assert_eq!(
             d,
@@ -576,7 +581,11 @@ mod tests {
             retry_on: [Outcome::Crash].into_iter().collect(),
             ..exact()
         };
-        assert!(run_to_give_up(&policy, Outcome::IdleTimeout, 0).0.is_empty());
+        assert!(
+            run_to_give_up(&policy, Outcome::IdleTimeout, 0)
+                .0
+                .is_empty()
+        );
         for o in [
             Outcome::Signal,
             Outcome::IdleTimeout,
@@ -612,11 +621,21 @@ mod tests {
         };
         for seed in 0..200 {
             let mut rng = StdRng::seed_from_u64(seed);
-            let d = decide(&policy, &state, Outcome::RateLimited, Some(reset), now(), &mut rng);
+            let d = decide(
+                &policy,
+                &state,
+                Outcome::RateLimited,
+                Some(reset),
+                now(),
+                &mut rng,
+            );
             let Decision::WaitUntil(t) = d else {
                 panic!("{d:?}")
             };
-            assert!(t >= reset && t <= reset + SignedDuration::from_secs(30), "{t}");
+            assert!(
+                t >= reset && t <= reset + SignedDuration::from_secs(30),
+                "{t}"
+            );
             let before = state.clone();
             state.record(&d);
             assert_eq!(state, before, "a wait uses up no retry");
@@ -627,7 +646,14 @@ mod tests {
     fn rate_limit_without_reset_waits_the_configured_time() {
         let policy = RetryPolicy::default();
         let mut rng = StdRng::seed_from_u64(1);
-        let d = decide(&policy, &RetryState::default(), Outcome::RateLimited, None, now(), &mut rng);
+        let d = decide(
+            &policy,
+            &RetryState::default(),
+            Outcome::RateLimited,
+            None,
+            now(),
+            &mut rng,
+        );
         let Decision::WaitUntil(t) = d else {
             panic!("{d:?}")
         };
@@ -641,11 +667,21 @@ mod tests {
         let past = now() - SignedDuration::from_secs(600);
         for seed in 0..100 {
             let mut rng = StdRng::seed_from_u64(seed);
-            let d = decide(&policy, &RetryState::default(), Outcome::RateLimited, Some(past), now(), &mut rng);
+            let d = decide(
+                &policy,
+                &RetryState::default(),
+                Outcome::RateLimited,
+                Some(past),
+                now(),
+                &mut rng,
+            );
             let Decision::WaitUntil(t) = d else {
                 panic!("{d:?}")
             };
-            assert!(t >= now() && t <= now() + SignedDuration::from_secs(30), "{t}");
+            assert!(
+                t >= now() && t <= now() + SignedDuration::from_secs(30),
+                "{t}"
+            );
         }
     }
 
@@ -654,7 +690,14 @@ mod tests {
         let policy = RetryPolicy::default();
         let mut rng = StdRng::seed_from_u64(1);
         let far = now() + SignedDuration::from_hours(24 * 365);
-        let d = decide(&policy, &RetryState::default(), Outcome::RateLimited, Some(far), now(), &mut rng);
+        let d = decide(
+            &policy,
+            &RetryState::default(),
+            Outcome::RateLimited,
+            Some(far),
+            now(),
+            &mut rng,
+        );
         assert_eq!(
             d,
             Decision::WaitUntil(now() + SignedDuration::from_hours(7 * 24))
@@ -686,7 +729,12 @@ mod tests {
         assert!(err.contains("invalid retry_jitter"), "{err}");
         assert!(parse("\"equal\"").is_err());
         assert!(parse("-0.1").is_err());
-        for j in [Jitter::None, Jitter::Full, Jitter::Decorrelated, Jitter::Ratio(0.2)] {
+        for j in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Decorrelated,
+            Jitter::Ratio(0.2),
+        ] {
             assert_eq!(j.to_string().parse::<Jitter>().unwrap(), j);
             let json = serde_json::to_string(&j).unwrap();
             assert_eq!(serde_json::from_str::<Jitter>(&json).unwrap(), j);

@@ -102,8 +102,8 @@ impl SpecLock {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => {
                     let me = std::process::id();
-                    let st = procinfo::start_time(me)
-                        .map_or_else(|| "-".to_string(), |s| s.to_string());
+                    let st =
+                        procinfo::start_time(me).map_or_else(|| "-".to_string(), |s| s.to_string());
                     let mut f: &File = &lock;
                     f.set_len(0).map_err(io)?;
                     f.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -239,18 +239,33 @@ mod tests {
     #[test]
     fn lock_names_are_readable_stable_and_distinct() {
         let dir = Path::new("/locks");
-        let a = lock_file_path(dir, Path::new("/nonexistent/home/u/repos/my app"), "auth flow");
+        let a = lock_file_path(
+            dir,
+            Path::new("/nonexistent/home/u/repos/my app"),
+            "auth flow",
+        );
         assert_eq!(a.parent(), Some(dir));
         let name = a.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with("nonexistent-home-u-repos-my-app__auth-flow-"), "{name}");
+        assert!(
+            name.starts_with("nonexistent-home-u-repos-my-app__auth-flow-"),
+            "{name}"
+        );
         assert!(name.ends_with(".lock"));
         // Stable across builds: a fixed input gives a fixed name.
         assert_eq!(
             a,
-            lock_file_path(dir, Path::new("/nonexistent/home/u/repos/my app"), "auth flow")
+            lock_file_path(
+                dir,
+                Path::new("/nonexistent/home/u/repos/my app"),
+                "auth flow"
+            )
         );
         // Names that sanitize alike still differ by hash.
-        let b = lock_file_path(dir, Path::new("/nonexistent/home/u/repos/my-app"), "auth-flow");
+        let b = lock_file_path(
+            dir,
+            Path::new("/nonexistent/home/u/repos/my-app"),
+            "auth-flow",
+        );
         assert_ne!(a, b);
         let c = lock_file_path(dir, Path::new("/nonexistent/p"), "s");
         let d = lock_file_path(dir, Path::new("/nonexistent/p/s"), "");
@@ -273,6 +288,13 @@ mod tests {
         assert_eq!(h.runner_id.unwrap().as_str(), "r-20260101T000000-abcd");
         let h = parse_holder("77 - r-x");
         assert_eq!((h.pid, h.start_time), (Some(77), None));
-        assert_eq!(parse_holder(""), Holder { pid: None, start_time: None, runner_id: None });
+        assert_eq!(
+            parse_holder(""),
+            Holder {
+                pid: None,
+                start_time: None,
+                runner_id: None
+            }
+        );
     }
 }

@@ -107,7 +107,8 @@ impl Store {
         set_wal(&conn).map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         migrate(&mut conn, path)?;
         Ok(Store {
             path: path.to_path_buf(),
@@ -144,7 +145,10 @@ impl Store {
     }
 
     /// Run `f` on one consistent snapshot (a deferred read transaction).
-    fn read<T>(&self, f: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -509,7 +513,10 @@ impl StoreTx<'_> {
             set("agent_pid", opt(a.map(|a| a.pid), int));
             set("agent_pgid", opt(a.map(|a| a.pgid), int));
             set("agent_start_time", opt(a.and_then(|a| a.start_time), int));
-            set("agent_marker", opt(a.and_then(|a| a.marker.as_deref()), text));
+            set(
+                "agent_marker",
+                opt(a.and_then(|a| a.marker.as_deref()), text),
+            );
         }
         if let Some(v) = u.last_outcome {
             set("last_outcome", opt(v, |o| text(o.as_str())));

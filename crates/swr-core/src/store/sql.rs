@@ -76,7 +76,11 @@ struct UnknownName {
     value: String,
 }
 
-fn named<T>(v: ValueRef<'_>, what: &'static str, parse: impl Fn(&str) -> Option<T>) -> FromSqlResult<T> {
+fn named<T>(
+    v: ValueRef<'_>,
+    what: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> FromSqlResult<T> {
     let s = v.as_str()?;
     parse(s).ok_or_else(|| {
         FromSqlError::Other(Box::new(UnknownName {

@@ -83,8 +83,8 @@ pub(crate) fn retry_stats(
             COALESCE(SUM(last_failed_final AND r.status = 'failed'), 0)
         FROM per JOIN runners r ON r.runner_id = per.runner_id"
     );
-    let (iterations, needing, succeeded, out_of_retries): (u64, u64, u64, u64) = conn
-        .query_row(&per_iteration, [since], |r| {
+    let (iterations, needing, succeeded, out_of_retries): (u64, u64, u64, u64) =
+        conn.query_row(&per_iteration, [since], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
 
@@ -104,7 +104,9 @@ pub(crate) fn retry_stats(
     let mut stmt = conn.prepare(&format!(
         "{PERIOD_ATTEMPTS} SELECT outcome, COUNT(*) FROM a WHERE outcome IS NOT NULL GROUP BY outcome"
     ))?;
-    let rows = stmt.query_map([since], |r| Ok((r.get::<_, Outcome>(0)?, r.get::<_, u64>(1)?)))?;
+    let rows = stmt.query_map([since], |r| {
+        Ok((r.get::<_, Outcome>(0)?, r.get::<_, u64>(1)?))
+    })?;
     for row in rows {
         let (o, n) = row?;
         by_outcome.insert(o, n);

@@ -37,7 +37,9 @@ impl RunnerId {
 
 /// A runner id with characters that are unsafe in a file name, or empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid runner id {0:?}: expected letters, digits, '-' or '_' (like r-20261128T132855-4f2a)")]
+#[error(
+    "invalid runner id {0:?}: expected letters, digits, '-' or '_' (like r-20261128T132855-4f2a)"
+)]
 pub struct RunnerIdError(pub String);
 
 impl FromStr for RunnerId {
@@ -46,8 +48,7 @@ impl FromStr for RunnerId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if ok {
             Ok(RunnerId(s.to_string()))
