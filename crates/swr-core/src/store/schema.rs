@@ -1,0 +1,76 @@
+//! Schema migrations, keyed by `PRAGMA user_version`. Migration N (1-based) takes a store at
+//! version N-1 to N. Never edit a shipped migration: append a new one.
+//!
+//! Times are INTEGER milliseconds since the Unix epoch (UTC), so `since` filters and ordering
+//! are plain integer comparisons. Paths are TEXT when valid UTF-8, BLOB otherwise (see
+//! `sql::path_value`).
+
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = r#"
+CREATE TABLE runners (
+    runner_id         TEXT PRIMARY KEY NOT NULL,
+    project           TEXT NOT NULL,
+    spec              TEXT NOT NULL,
+    provider          TEXT NOT NULL,
+    model             TEXT,
+    status            TEXT NOT NULL,
+    reason            TEXT,
+    pid               INTEGER NOT NULL,
+    pid_start_time    INTEGER,
+    boot_id           TEXT,
+    iteration         INTEGER NOT NULL DEFAULT 0,
+    retry_count       INTEGER NOT NULL DEFAULT 0,
+    max_retries       INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at   INTEGER,
+    tasks_total       INTEGER NOT NULL DEFAULT 0,
+    tasks_done        INTEGER NOT NULL DEFAULT 0,
+    tasks_in_progress INTEGER NOT NULL DEFAULT 0,
+    tasks_pending     INTEGER NOT NULL DEFAULT 0,
+    tasks_blocked     INTEGER NOT NULL DEFAULT 0,
+    started_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    ended_at          INTEGER,
+    agent_pid         INTEGER,
+    agent_pgid        INTEGER,
+    agent_start_time  INTEGER,
+    agent_marker      TEXT,
+    last_outcome      TEXT,
+    last_commit       TEXT,
+    cost_usd          REAL,
+    log_path          TEXT
+);
+CREATE INDEX runners_by_spec ON runners (project, spec, started_at);
+CREATE INDEX runners_by_status ON runners (status);
+
+CREATE TABLE attempts (
+    id                   INTEGER PRIMARY KEY,
+    runner_id            TEXT NOT NULL REFERENCES runners (runner_id) ON DELETE CASCADE,
+    project              TEXT NOT NULL,
+    spec                 TEXT NOT NULL,
+    iteration            INTEGER NOT NULL,
+    attempt              INTEGER NOT NULL,
+    started_at           INTEGER NOT NULL,
+    ended_at             INTEGER,
+    exit_code            INTEGER,
+    signal               TEXT,
+    outcome              TEXT,
+    error                TEXT,
+    delay_before_next_ms INTEGER,
+    log_path             TEXT NOT NULL,
+    session_id           TEXT,
+    cost_usd             REAL
+);
+CREATE INDEX attempts_by_runner ON attempts (runner_id, iteration, attempt);
+CREATE INDEX attempts_by_spec ON attempts (project, spec, started_at);
+CREATE INDEX attempts_by_start ON attempts (started_at);
+
+CREATE TABLE waits (
+    project TEXT NOT NULL,
+    spec    TEXT NOT NULL,
+    until   INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    set_at  INTEGER NOT NULL,
+    PRIMARY KEY (project, spec)
+);
+"#;

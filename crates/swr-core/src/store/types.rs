@@ -1,0 +1,302 @@
+//! The records the store holds and the patches that change them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use rand::Rng;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::outcome::Outcome;
+use crate::spec::TaskCounts;
+
+/// The id of one `swr run` process's lifetime, e.g. `r-20261128T132855-4f2a`: the UTC start
+/// second (so ids sort by start time) and a random suffix (so runners started in the same
+/// second differ). Safe in file names: only ASCII letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunnerId(String);
+
+impl RunnerId {
+    /// A new id for a runner starting at `now`.
+    pub fn generate(now: Timestamp, rng: &mut impl Rng) -> RunnerId {
+        let suffix: u16 = rng.random();
+        RunnerId(format!("r-{}-{suffix:04x}", now.strftime("%Y%m%dT%H%M%S")))
+    }
+
+    /// A new id for a runner starting now.
+    pub fn new_now() -> RunnerId {
+        RunnerId::generate(Timestamp::now(), &mut rand::rng())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A runner id with characters that are unsafe in a file name, or empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid runner id {0:?}: expected letters, digits, '-' or '_' (like r-20261128T132855-4f2a)"
+)]
+pub struct RunnerIdError(pub String);
+
+impl FromStr for RunnerId {
+    type Err = RunnerIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(RunnerId(s.to_string()))
+        } else {
+            Err(RunnerIdError(s.to_string()))
+        }
+    }
+}
+
+impl TryFrom<String> for RunnerId {
+    type Error = RunnerIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RunnerId> for String {
+    fn from(id: RunnerId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for RunnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a runner is in its life. `Running` and `Waiting` are active: a live `swr run`
+/// process owns the record. The others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerStatus {
+    /// An attempt is running, or about to.
+    Running,
+    /// Sleeping before a retry or until a rate limit resets (`next_attempt_at`).
+    Waiting,
+    /// Stopped by the user.
+    Stopped,
+    /// The `swr run` process itself died (found by reconciliation).
+    Crashed,
+    /// Every task is done.
+    Completed,
+    /// Gave up: retries exhausted, a permanent error, or no progress.
+    Failed,
+}
+
+impl RunnerStatus {
+    pub const ALL: [RunnerStatus; 6] = [
+        RunnerStatus::Running,
+        RunnerStatus::Waiting,
+        RunnerStatus::Stopped,
+        RunnerStatus::Crashed,
+        RunnerStatus::Completed,
+        RunnerStatus::Failed,
+    ];
+
+    pub fn is_active(self) -> bool {
+        matches!(self, RunnerStatus::Running | RunnerStatus::Waiting)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerStatus::Running => "running",
+            RunnerStatus::Waiting => "waiting",
+            RunnerStatus::Stopped => "stopped",
+            RunnerStatus::Crashed => "crashed",
+            RunnerStatus::Completed => "completed",
+            RunnerStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunnerStatus> {
+        RunnerStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl fmt::Display for RunnerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The agent process of the attempt running now, recorded so that after a crash of `swr` its
+/// process group can be found and killed, and only if it is still the same process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentProcess {
+    pub pid: u32,
+    pub pgid: u32,
+    /// `/proc/PID/stat` start time, to tell the agent from a recycled pid.
+    pub start_time: Option<u64>,
+    /// A marker placed in the agent's environment, to find descendants that left its group.
+    pub marker: Option<String>,
+}
+
+/// One runner as stored. Timestamps serialize as RFC 3339 with milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunnerRecord {
+    pub runner_id: RunnerId,
+    pub project: PathBuf,
+    pub spec: String,
+    pub provider: String,
+    pub model: Option<String>,
+    pub status: RunnerStatus,
+    pub reason: Option<String>,
+    /// The `swr run` process.
+    pub pid: u32,
+    pub pid_start_time: Option<u64>,
+    pub boot_id: Option<String>,
+    pub iteration: u32,
+    pub retry_count: u32,
+    pub max_retries: u32,
+    #[serde(serialize_with = "ser_opt_ts")]
+    pub next_attempt_at: Option<Timestamp>,
+    pub tasks: TaskCounts,
+    #[serde(serialize_with = "ser_ts")]
+    pub started_at: Timestamp,
+    #[serde(serialize_with = "ser_ts")]
+    pub updated_at: Timestamp,
+    #[serde(serialize_with = "ser_opt_ts")]
+    pub ended_at: Option<Timestamp>,
+    pub agent: Option<AgentProcess>,
+    pub last_outcome: Option<Outcome>,
+    pub last_commit: Option<String>,
+    pub cost_usd: Option<f64>,
+    /// The log file of the current (or last) attempt.
+    pub log_path: Option<PathBuf>,
+}
+
+/// What `create_runner` needs; the rest starts at zero / none, with status `Running`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRunner {
+    /// Generated before the record so the spec lock can name it ([`RunnerId::new_now`]).
+    pub runner_id: RunnerId,
+    pub project: PathBuf,
+    pub spec: String,
+    pub provider: String,
+    pub model: Option<String>,
+    pub pid: u32,
+    pub pid_start_time: Option<u64>,
+    pub boot_id: Option<String>,
+    pub max_retries: u32,
+    pub tasks: TaskCounts,
+}
+
+/// A patch of a runner: `None` leaves a field as it is. Nullable fields are
+/// `Option<Option<T>>`: `Some(None)` clears them. `updated_at` is always set to now; setting a
+/// final status also sets `ended_at` to now unless the patch or the record already has one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunnerUpdate {
+    pub status: Option<RunnerStatus>,
+    pub reason: Option<Option<String>>,
+    pub model: Option<Option<String>>,
+    pub pid: Option<u32>,
+    pub pid_start_time: Option<Option<u64>>,
+    pub boot_id: Option<Option<String>>,
+    pub iteration: Option<u32>,
+    pub retry_count: Option<u32>,
+    pub max_retries: Option<u32>,
+    pub next_attempt_at: Option<Option<Timestamp>>,
+    pub tasks: Option<TaskCounts>,
+    pub ended_at: Option<Option<Timestamp>>,
+    pub agent: Option<Option<AgentProcess>>,
+    pub last_outcome: Option<Option<Outcome>>,
+    pub last_commit: Option<Option<String>>,
+    pub cost_usd: Option<Option<f64>>,
+    pub log_path: Option<Option<PathBuf>>,
+}
+
+/// Which runners to list. Empty filter = all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerFilter {
+    /// Only `Running` / `Waiting`.
+    pub active_only: bool,
+    pub project: Option<PathBuf>,
+    pub spec: Option<String>,
+}
+
+/// One attempt (one agent process) of an iteration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    pub id: i64,
+    pub runner_id: RunnerId,
+    pub project: PathBuf,
+    pub spec: String,
+    pub iteration: u32,
+    /// 1 for the first attempt of an iteration, 2 for its first retry...
+    pub attempt: u32,
+    #[serde(serialize_with = "ser_ts")]
+    pub started_at: Timestamp,
+    #[serde(serialize_with = "ser_opt_ts")]
+    pub ended_at: Option<Timestamp>,
+    pub exit_code: Option<i32>,
+    /// Signal name, e.g. `SIGKILL`.
+    pub signal: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+    /// The delay scheduled after this attempt (a retry backoff or a rate-limit wait).
+    pub delay_before_next_ms: Option<u64>,
+    pub log_path: PathBuf,
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+}
+
+/// What `start_attempt` needs; project and spec are copied from the runner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttempt {
+    pub runner_id: RunnerId,
+    pub iteration: u32,
+    pub attempt: u32,
+    pub started_at: Timestamp,
+    pub log_path: PathBuf,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptEnd {
+    pub ended_at: Timestamp,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+}
+
+/// Which attempts to list, oldest first. Empty filter = all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptFilter {
+    pub runner: Option<RunnerId>,
+    pub project: Option<PathBuf>,
+    pub spec: Option<String>,
+    /// Attempts started at or after this time.
+    pub since: Option<Timestamp>,
+}
+
+/// RFC 3339 in UTC with exactly three fractional digits: the store keeps milliseconds.
+pub fn format_ts(t: Timestamp) -> String {
+    format!("{t:.3}")
+}
+
+pub(crate) fn ser_ts<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_ts(*t))
+}
+
+pub(crate) fn ser_opt_ts<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_ts(*t)),
+        None => s.serialize_none(),
+    }
+}
