@@ -65,7 +65,10 @@ mod tests {
         let pid = std::process::id();
         let st = start_time(pid).expect("own start time");
         assert!(is_same_process(pid, st));
-        assert!(!is_same_process(pid, st + 1), "a different start time is another process");
+        assert!(
+            !is_same_process(pid, st + 1),
+            "a different start time is another process"
+        );
     }
 
     #[test]
