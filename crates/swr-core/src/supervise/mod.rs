@@ -178,6 +178,9 @@ pub struct ExitReport {
     pub pipes_leaked: bool,
     /// The first error writing the log file, if any (the attempt is not failed for it).
     pub log_error: Option<String>,
+    /// From the moment the leader's exit was seen to the end of `wait`: leftover cleanup and
+    /// draining the pipes.
+    pub after_exit: Duration,
 }
 
 /// What a [`StopHandle`] asked for; only ever increases.
@@ -249,6 +252,7 @@ impl std::fmt::Debug for LogWriter {
 struct AttemptGuard {
     pgid: u32,
     marker: String,
+    start_time: Option<u64>,
     armed: bool,
 }
 
@@ -256,7 +260,7 @@ impl Drop for AttemptGuard {
     fn drop(&mut self) {
         if self.armed {
             procs::killpg_raw(self.pgid, Signal::SIGKILL);
-            for (p, _) in procs::scan(None, Some(&self.marker)) {
+            for (p, _) in procs::scan(None, Some(&self.marker), self.start_time) {
                 procs::kill_verified(p, Signal::SIGKILL);
             }
         }
@@ -312,12 +316,13 @@ pub async fn spawn(
             message: "the process exited before its pid was read".into(),
         });
     };
+    let start_time = crate::procinfo::start_time(pid);
     let guard = AttemptGuard {
         pgid: pid,
         marker: opts.marker.clone(),
+        start_time,
         armed: true,
     };
-    let start_time = crate::procinfo::start_time(pid);
 
     let stdin_task = match (&cmd.stdin, child.stdin.take()) {
         (StdinInput::Text(text), Some(mut pipe)) => {
@@ -466,6 +471,7 @@ impl RunningAttempt {
         let mut leftovers = 0;
         let mut leak_deadline: Option<Instant> = None;
         let mut pipes_leaked = false;
+        let mut exited_at: Option<Instant> = None;
 
         loop {
             if status.is_some() && !out.is_open() && !err.is_open() {
@@ -487,6 +493,7 @@ impl RunningAttempt {
                     last_output = Instant::now();
                 }
                 st = self.child.wait(), if running => {
+                    exited_at = Some(Instant::now());
                     match st {
                         Ok(st) => status = Some(st),
                         Err(e) => {
@@ -495,7 +502,7 @@ impl RunningAttempt {
                             status = Some(ExitStatus::default());
                         }
                     }
-                    leftovers = reap_leftovers(self.pgid, &self.marker, opts.cleanup_grace).await;
+                    leftovers = reap_leftovers(self.pgid, &self.marker, self.start_time, opts.cleanup_grace).await;
                     self.guard.armed = false;
                     leak_deadline = Some(Instant::now() + opts.leak_timeout);
                 }
@@ -535,7 +542,6 @@ impl RunningAttempt {
         for p in [&mut out.splitter, &mut err.splitter] {
             p.finish(&mut emit);
         }
-        drop(emit);
         if let Some(t) = self.stdin_task.take() {
             t.abort();
         }
@@ -564,6 +570,7 @@ impl RunningAttempt {
             stderr_bytes: err.bytes,
             pipes_leaked,
             log_error,
+            after_exit: exited_at.map(|t| t.elapsed()).unwrap_or_default(),
         }
     }
 
@@ -591,7 +598,7 @@ impl RunningAttempt {
     /// every marked process outside it.
     fn signal_all(&self, sig: Signal) {
         procs::killpg_raw(self.pgid, sig);
-        for (p, _) in procs::scan(None, Some(&self.marker)) {
+        for (p, _) in procs::scan(None, Some(&self.marker), self.start_time) {
             procs::kill_verified(p, sig);
         }
     }
@@ -633,9 +640,9 @@ fn exit_of(status: ExitStatus) -> AttemptExit {
 /// After the leader exited: SIGTERM to what is left of the group and to every marked
 /// process, `grace`, then SIGKILL to survivors. Returns how many distinct processes were
 /// found alive.
-async fn reap_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
+async fn reap_leftovers(pgid: u32, marker: &str, since: Option<u64>, grace: Duration) -> usize {
     let mut seen = std::collections::HashSet::new();
-    let mut found = procs::scan(Some(pgid), Some(marker));
+    let mut found = procs::scan(Some(pgid), Some(marker), since);
     if found.is_empty() {
         return 0;
     }
@@ -657,7 +664,7 @@ async fn reap_leftovers(pgid: u32, marker: &str, grace: Duration) -> usize {
             procs::killpg_raw(pgid, sig);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        found = procs::scan(Some(pgid), Some(marker));
+        found = procs::scan(Some(pgid), Some(marker), since);
         if found.is_empty() {
             break;
         }

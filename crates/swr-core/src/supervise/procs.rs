@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, getpgrp};
 
 use crate::procinfo;
 
@@ -40,7 +40,13 @@ pub struct OrphanReport {
 }
 
 /// Live (non-zombie) processes, other than the caller, that are in `pgid` or carry `marker`.
-pub(crate) fn scan(pgid: Option<u32>, marker: Option<&str>) -> Vec<(ProcId, KillReason)> {
+/// With `since` (the leader's start time), older processes are skipped without reading
+/// their environment: a descendant cannot have started before the leader.
+pub(crate) fn scan(
+    pgid: Option<u32>,
+    marker: Option<&str>,
+    since: Option<u64>,
+) -> Vec<(ProcId, KillReason)> {
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -63,7 +69,7 @@ pub(crate) fn scan(pgid: Option<u32>, marker: Option<&str>) -> Vec<(ProcId, Kill
         let Some((state, pgrp, start_time)) = parse_stat(&stat) else {
             continue;
         };
-        if state == 'Z' {
+        if state == 'Z' || since.is_some_and(|t| start_time < t) {
             continue;
         }
         let id = ProcId { pid, start_time };
@@ -146,7 +152,7 @@ pub fn kill_orphans(
     let mut seen = HashSet::new();
     // A few rounds: a process may fork between the scan and the signal.
     for _ in 0..5 {
-        let found = scan(group, marker);
+        let found = scan(group, marker, None);
         let fresh: Vec<_> = found
             .into_iter()
             .filter(|(p, _)| !seen.contains(p))
@@ -154,14 +160,16 @@ pub fn kill_orphans(
         if fresh.is_empty() {
             break;
         }
-        if let Some(g) = group
+        // killpg on the caller's own group would kill the caller: signal members one by one.
+        let whole_group = group.filter(|&g| u32::try_from(getpgrp().as_raw()).ok() != Some(g));
+        if let Some(g) = whole_group
             && fresh.iter().any(|(_, r)| *r == KillReason::Group)
         {
             killpg_raw(g, Signal::SIGKILL);
         }
         for (p, reason) in fresh {
             seen.insert(p);
-            if reason == KillReason::Marker {
+            if reason == KillReason::Marker || whole_group.is_none() {
                 kill_verified(p, Signal::SIGKILL);
             }
             report.killed.push((p, reason));
