@@ -601,3 +601,60 @@ async fn exit_to_return_latency_of_true() {
     );
     assert!(afters[19] < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn executable_that_is_not_a_program_is_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("agent");
+    std::fs::write(&f, b"\x7fNOT-ELF\x00\x01\x02garbage").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = sh("");
+    c.program = f.to_string_lossy().into_owned();
+    c.args.clear();
+    match supervise::spawn(&c, &opts(), None).await {
+        Err(e) => assert!(matches!(e, SpawnError::PermissionDenied { .. }), "{e:?}"),
+        Ok(a) => panic!("spawned: {:?}", a.wait(|_, _| {}).await.exit),
+    }
+}
+
+#[tokio::test]
+async fn stop_requested_before_wait_is_honoured() {
+    let a = supervise::spawn(&sh("exec sleep 30"), &opts(), None)
+        .await
+        .unwrap();
+    a.stop_handle().stop();
+    let r = tokio::time::timeout(Duration::from_secs(5), a.wait(|_, _| {}))
+        .await
+        .expect("stop seen");
+    assert_eq!(r.exit, AttemptExit::Stopped);
+}
+
+#[tokio::test]
+async fn log_is_visible_while_the_attempt_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("attempt.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let a = supervise::spawn(
+        &sh("echo first; echo warn >&2; exec sleep 30"),
+        &opts(),
+        Some(log),
+    )
+    .await
+    .unwrap();
+    let h = a.stop_handle();
+    let waiter = tokio::spawn(a.wait(|_, _| {}));
+    let until = Instant::now() + Duration::from_secs(3);
+    loop {
+        let content = std::fs::read_to_string(&log_path).unwrap();
+        if content.contains("first\n") && content.contains("[stderr] warn\n") {
+            break;
+        }
+        assert!(Instant::now() < until, "log not flushed live: {content:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!waiter.is_finished(), "the attempt is still running");
+    h.kill();
+    let r = waiter.await.unwrap();
+    assert_eq!(r.exit, AttemptExit::Stopped);
+}

@@ -462,6 +462,8 @@ impl RunningAttempt {
             on_line(l);
         };
         let mut stop_rx = self.stop_tx.subscribe();
+        // A stop requested between spawn and wait must not be lost.
+        stop_rx.mark_changed();
         let wall_deadline = opts.wall_timeout.map(|d| self.started + d);
         let mut last_output = self.started;
         let mut cause: Option<Cause> = None;
