@@ -1,0 +1,259 @@
+//! Specs and tasks.md: discovery of projects and specs under `repos_root`, the tasks.md parser
+//! and atomic checkbox edits. Pure data and file reading; it never runs an agent and never
+//! caches: discovery is fast enough to run on every call.
+//!
+//! - [`parse`] turns tasks.md text into a [`TaskList`] (tasks plus warnings with line numbers).
+//!   It never fails and never panics: odd input gives warnings, not errors.
+//! - [`discover_projects`] / [`project_at`] find projects (directories holding
+//!   `<spec_workflow_dir_name>/<specs_subdir>/`) and their specs.
+//! - [`set_task_status`] rewrites one task's status marker in place, atomically.
+
+mod discover;
+mod edit;
+mod parse;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use discover::{Layout, Project, SpecRef, discover_projects, project_at};
+pub use edit::set_task_status;
+pub use parse::parse;
+
+/// How many tasks of a spec are in each state. Acceptance criteria are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TaskCounts {
+    pub total: usize,
+    pub done: usize,
+    pub in_progress: usize,
+    pub pending: usize,
+    pub blocked: usize,
+}
+
+impl TaskCounts {
+    /// Tasks not done yet (pending, in progress or blocked).
+    pub fn remaining(&self) -> usize {
+        self.total.saturating_sub(self.done)
+    }
+
+    /// Every task is done. A spec with no task at all is not complete: it has nothing to run.
+    pub fn is_complete(&self) -> bool {
+        self.total > 0 && self.done == self.total
+    }
+}
+
+/// State of one task, as written in tasks.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// `[ ]`
+    Pending,
+    /// `[-]`
+    InProgress,
+    /// `[x]` or `[X]`
+    Done,
+    /// `[~]`
+    Blocked,
+}
+
+impl TaskStatus {
+    /// The checkbox mark swr writes for this status (`x` for done, never `X`).
+    pub fn mark(self) -> char {
+        match self {
+            TaskStatus::Pending => ' ',
+            TaskStatus::InProgress => '-',
+            TaskStatus::Done => 'x',
+            TaskStatus::Blocked => '~',
+        }
+    }
+
+    /// The status a checkbox mark stands for; `None` for marks the MCP server does not know.
+    pub fn from_mark(mark: char) -> Option<TaskStatus> {
+        match mark {
+            ' ' => Some(TaskStatus::Pending),
+            '-' => Some(TaskStatus::InProgress),
+            'x' | 'X' => Some(TaskStatus::Done),
+            '~' => Some(TaskStatus::Blocked),
+            _ => None,
+        }
+    }
+
+    /// snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::InProgress => "in_progress",
+            TaskStatus::Done => "done",
+            TaskStatus::Blocked => "blocked",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unnumbered checkbox nested under a task: part of that task, not a task of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Criterion {
+    pub text: String,
+    pub done: bool,
+    /// 1-based line number in tasks.md.
+    pub line: usize,
+}
+
+/// One task of a spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// `1`, `1.2`, … as written; a positional id for unnumbered top-level checkboxes.
+    pub id: String,
+    pub title: String,
+    pub status: TaskStatus,
+    /// 1-based line number of the checkbox (or of the `### TASK-n:` heading).
+    pub line: usize,
+    pub prompt: Option<String>,
+    pub requirements: Option<String>,
+    pub leverage: Option<String>,
+    pub blocked_reason: Option<String>,
+    pub files: Vec<String>,
+    pub criteria: Vec<Criterion>,
+}
+
+/// Something odd in tasks.md that the parser read past.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParseWarning {
+    /// 1-based line number.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The parsed content of one tasks.md.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskList {
+    pub tasks: Vec<Task>,
+    pub warnings: Vec<ParseWarning>,
+}
+
+/// Most unfinished tasks listed by [`TaskList::progress_summary`]; the prompt stays short.
+const SUMMARY_MAX_TASKS: usize = 30;
+
+impl TaskList {
+    pub fn counts(&self) -> TaskCounts {
+        let mut c = TaskCounts {
+            total: self.tasks.len(),
+            ..TaskCounts::default()
+        };
+        for t in &self.tasks {
+            match t.status {
+                TaskStatus::Pending => c.pending += 1,
+                TaskStatus::InProgress => c.in_progress += 1,
+                TaskStatus::Done => c.done += 1,
+                TaskStatus::Blocked => c.blocked += 1,
+            }
+        }
+        c
+    }
+
+    /// The task an agent should work on: the first in progress, else the first pending.
+    /// Blocked tasks are never picked.
+    pub fn next_task(&self) -> Option<&Task> {
+        self.tasks
+            .iter()
+            .find(|t| t.status == TaskStatus::InProgress)
+            .or_else(|| self.tasks.iter().find(|t| t.status == TaskStatus::Pending))
+    }
+
+    /// Looks a task up by id (the first one, if the file repeats an id).
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+
+    /// Human summary for the agent prompt: a counts line, then one line per unfinished task
+    /// (at most 30, then "… and N more").
+    pub fn progress_summary(&self) -> String {
+        let c = self.counts();
+        let mut out = format!(
+            "{}/{} tasks done, {} in progress, {} pending, {} blocked",
+            c.done, c.total, c.in_progress, c.pending, c.blocked
+        );
+        let mut unfinished = self.tasks.iter().filter(|t| t.status != TaskStatus::Done);
+        for t in unfinished.by_ref().take(SUMMARY_MAX_TASKS) {
+            out.push_str(&format!("\n- [{}] {} {}", t.status.mark(), t.id, t.title));
+            if let Some(reason) = &t.blocked_reason {
+                out.push_str(&format!(" (blocked: {reason})"));
+            }
+        }
+        let rest = unfinished.count();
+        if rest > 0 {
+            out.push_str(&format!("\n… and {rest} more"));
+        }
+        out
+    }
+}
+
+/// Errors reading or editing specs. Every variant names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{path}: not found", path = path.display())]
+    NotFound { path: PathBuf },
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a directory", path = path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{project}: no specs directory (expected {expected})", project = project.display(), expected = expected.display())]
+    NoSpecsDir { project: PathBuf, expected: PathBuf },
+    #[error("{path}: no task with id `{id}`", path = path.display())]
+    TaskNotFound { path: PathBuf, id: String },
+    #[error("{path}: not valid UTF-8, refusing to rewrite it", path = path.display())]
+    NotUtf8 { path: PathBuf },
+}
+
+impl SpecError {
+    /// Maps an IO error to `NotFound` when the file is missing, `Io` otherwise.
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> SpecError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            SpecError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            SpecError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+}
+
+/// Reads and parses a tasks.md. A missing file is `Err(SpecError::NotFound)`: callers decide
+/// whether that means "0 tasks". Invalid UTF-8 is read lossily, with a warning.
+pub fn read_tasks(path: &Path) -> Result<TaskList, SpecError> {
+    let bytes = std::fs::read(path).map_err(|e| SpecError::io(path, e))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(parse(&text)),
+        Err(e) => {
+            let text = String::from_utf8_lossy(e.as_bytes());
+            let mut list = parse(&text);
+            list.warnings.insert(
+                0,
+                ParseWarning {
+                    line: 1,
+                    message: "file is not valid UTF-8; invalid bytes were replaced".to_string(),
+                },
+            );
+            Ok(list)
+        }
+    }
+}
