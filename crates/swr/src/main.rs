@@ -1,1 +1,86 @@
-fn main() {}
+//! The `swr` binary: argument parsing, config loading, dispatch and exit codes. The engine is
+//! in `swr-core`; this crate only renders and steers.
+
+mod cli;
+mod cmd;
+mod exit;
+mod report;
+mod style;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use swr_core::config::{Config, ConfigError, LoadOptions};
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = match err.downcast_ref::<ExitError>() {
+                Some(e) => e.code,
+                None if err.downcast_ref::<ConfigError>().is_some() => exit::CONFIG,
+                None => exit::FAILURE,
+            };
+            let prefix = if code == exit::CONFIG {
+                "config error"
+            } else {
+                "error"
+            };
+            eprintln!("swr: {prefix}: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Loads the layered config and prints its warnings once, on stderr.
+pub fn load_config(cli_config: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let opts = LoadOptions::from_environment(cli_config.map(|p| p.to_path_buf()));
+    let config = Config::load(&opts)?;
+    for w in &config.warnings {
+        eprintln!("swr: warning: {w}");
+    }
+    Ok(config)
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Completions { shell } => cmd::completions::run(shell),
+        Command::Config(c) => cmd::config::run(cli.config.as_deref(), c),
+        Command::Specs(args) => {
+            let config = load_config(cli.config.as_deref())?;
+            cmd::specs::run(&config, &args)
+        }
+        Command::Doctor(args) => cmd::doctor::run(cli.config.as_deref(), &args),
+        Command::SimAgent { prompt, .. } => cmd::sim::run(&prompt),
+        Command::Run(args) => cmd::run::run(&load_config(cli.config.as_deref())?, &args),
+        Command::Demo(args) => cmd::demo::run(&load_config(cli.config.as_deref())?, &args),
+        Command::Status(args) => cmd::runners::status(&load_config(cli.config.as_deref())?, &args),
+        Command::History(args) => {
+            cmd::runners::history(&load_config(cli.config.as_deref())?, &args)
+        }
+        Command::Stop(args) => cmd::runners::stop(&load_config(cli.config.as_deref())?, &args),
+        Command::Logs(args) => cmd::runners::logs(&load_config(cli.config.as_deref())?, &args),
+        Command::Stats(args) => cmd::runners::stats(&load_config(cli.config.as_deref())?, &args),
+    }
+}

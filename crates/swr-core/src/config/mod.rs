@@ -300,6 +300,59 @@ impl Config {
         self.cache_dir.join("locks")
     }
 
+    /// Where specs live inside a project.
+    pub fn layout(&self) -> crate::spec::Layout {
+        crate::spec::Layout {
+            spec_workflow_dir_name: self.spec_workflow_dir_name.clone(),
+            specs_subdir: self.specs_subdir.clone(),
+            tasks_filename: self.tasks_filename.clone(),
+        }
+    }
+
+    /// The providers this config defines: the built-in ones with their command overrides, and
+    /// the custom ones under `providers`, each checked here so a bad entry is a config error
+    /// naming it.
+    pub fn provider_registry(
+        &self,
+        swr_exe: PathBuf,
+    ) -> Result<crate::provider::ProviderRegistry, ConfigError> {
+        let mut custom = BTreeMap::new();
+        for (name, v) in &self.providers {
+            let def: crate::provider::CustomProviderConfig = serde_json::from_value(v.clone())
+                .map_err(|e| ConfigError::Invalid {
+                    origin: self
+                        .sources
+                        .get("providers")
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    key: format!("providers.{name}"),
+                    message: format!(
+                        "{e}; expected {{\"command\": [...], \"prompt\": \"arg\"|\"stdin\", \"output\": \"claude-stream-json\"|\"codex-json\"|\"gemini-stream-json\"|\"text\"}}"
+                    ),
+                })?;
+            if def.command.first().is_none_or(|p| p.is_empty()) {
+                return Err(ConfigError::Invalid {
+                    origin: self
+                        .sources
+                        .get("providers")
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    key: format!("providers.{name}.command"),
+                    message: "must name an executable: the array is empty".into(),
+                });
+            }
+            custom.insert(name.clone(), def);
+        }
+        let overrides = crate::provider::ProviderOverrides {
+            claude_command: Some(self.claude_command.clone()),
+            codex_command: Some(self.codex_command.clone()),
+            gemini_command: Some(self.gemini_command.clone()),
+            custom,
+            codex_config_overrides: self.codex_config_overrides.clone(),
+        };
+        Ok(crate::provider::ProviderRegistry::new(&overrides, swr_exe))
+    }
+
     /// Keys set to a value that would matter in the Python tool but that swr does not act on.
     pub fn unused_compat_keys(&self) -> Vec<&'static str> {
         KEYS.iter()

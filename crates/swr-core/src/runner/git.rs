@@ -1,0 +1,163 @@
+//! The few git facts the runner judges progress by: the HEAD commit, whether the tree is
+//! dirty, and keeping swr's own files out of `git status`. Runs `git` (argv, no shell).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn git(project: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(project)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+}
+
+/// Whether `project` is inside a git work tree.
+pub fn is_repo(project: &Path) -> bool {
+    git(project, &["rev-parse", "--is-inside-work-tree"]).as_deref() == Some("true")
+}
+
+/// The commit HEAD points at, or `None` outside a repository or before the first commit.
+pub fn head(project: &Path) -> Option<String> {
+    git(project, &["rev-parse", "--verify", "--quiet", "HEAD"]).filter(|s| !s.is_empty())
+}
+
+/// Paths with uncommitted changes (`git status --porcelain`), empty when clean.
+pub fn dirty_paths(project: &Path) -> Vec<String> {
+    git(
+        project,
+        &["status", "--porcelain", "--untracked-files=normal"],
+    )
+    .map(|s| {
+        s.lines()
+            .map(|l| l.get(3..).unwrap_or(l).to_string())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Makes git ignore `patterns` (paths relative to the repository top, with a trailing `/` for
+/// directories) through `.git/info/exclude`, which is never committed: the runner's logs must
+/// not make the project look dirty, and must not change its `.gitignore` either.
+pub fn ensure_excluded(project: &Path, patterns: &[String]) -> std::io::Result<()> {
+    let Some(exclude) = git(project, &["rev-parse", "--git-path", "info/exclude"]) else {
+        return Ok(());
+    };
+    let exclude = {
+        let p = PathBuf::from(exclude);
+        if p.is_absolute() { p } else { project.join(p) }
+    };
+    let existing = std::fs::read_to_string(&exclude).unwrap_or_default();
+    let missing: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !existing.lines().any(|l| l.trim() == p.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = exclude.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&exclude)?;
+    let mut text = String::new();
+    if !existing.is_empty() && !existing.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# swr: attempt logs and retry history\n");
+    for p in missing {
+        text.push_str(p);
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())
+}
+
+/// `path` relative to the repository top, for exclude patterns.
+pub fn repo_relative(project: &Path, path: &Path) -> Option<String> {
+    let top = PathBuf::from(git(project, &["rev-parse", "--show-toplevel"])?);
+    let top = top.canonicalize().unwrap_or(top);
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        project.join(path)
+    };
+    let abs = abs.canonicalize().unwrap_or(abs);
+    abs.strip_prefix(&top)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let ok = Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+                .status
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        run(&["init", "-q"]);
+        run(&["config", "user.email", "t@example.com"]);
+        run(&["config", "user.name", "t"]);
+        dir
+    }
+
+    #[test]
+    fn head_dirty_and_exclude() {
+        let dir = repo();
+        let p = dir.path();
+        assert!(is_repo(p));
+        assert_eq!(head(p), None, "no commit yet");
+        std::fs::create_dir_all(p.join(".spec-workflow/logs/s")).unwrap();
+        std::fs::write(p.join(".spec-workflow/logs/s/task_1.log"), "x").unwrap();
+        std::fs::write(p.join("a.txt"), "a").unwrap();
+        assert_eq!(dirty_paths(p).len(), 2);
+        let rel = repo_relative(p, &p.join(".spec-workflow/logs")).unwrap();
+        assert_eq!(rel, ".spec-workflow/logs");
+        ensure_excluded(p, &[format!("/{rel}/")]).unwrap();
+        ensure_excluded(p, &[format!("/{rel}/")]).unwrap();
+        assert_eq!(dirty_paths(p), vec!["a.txt".to_string()]);
+        let exclude = std::fs::read_to_string(p.join(".git/info/exclude")).unwrap();
+        assert_eq!(
+            exclude.matches("/.spec-workflow/logs/").count(),
+            1,
+            "added once"
+        );
+        Command::new("git")
+            .args(["add", "a.txt"])
+            .current_dir(p)
+            .output()
+            .unwrap();
+        Command::new("git")
+            .args(["commit", "-qm", "a"])
+            .current_dir(p)
+            .output()
+            .unwrap();
+        assert!(head(p).is_some_and(|h| h.len() == 40));
+        assert!(dirty_paths(p).is_empty());
+    }
+
+    #[test]
+    fn outside_a_repository_nothing_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_repo(dir.path()));
+        assert_eq!(head(dir.path()), None);
+        ensure_excluded(dir.path(), &["/x/".into()]).unwrap();
+    }
+}

@@ -1,0 +1,348 @@
+//! Command-line definitions. Every command explains itself with examples in `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  swr demo                                  run a simulated agent through a throw-away spec
+  swr specs --unfinished                    every spec under repos_root with work left
+  swr run --project ~/repos/app --spec auth run an agent until the spec is done
+  swr status                                what every runner is doing
+  swr doctor                                check config, agents, git and the state dir
+
+Exit codes:
+  0   success (every task done, or the command did what it was asked)
+  1   failure (retries exhausted, circuit breaker open, non-retryable agent failure, a failed check)
+  2   usage error (bad arguments)
+  75  temporary: the spec is locked by another runner
+  78  configuration error (the message names the file, line and key)
+  130 stopped by the user (Ctrl-C, SIGTERM, swr stop)
+
+Configuration: built-in defaults < ~/.config/spec-workflow-runner/config.json (XDG aware)
+< --config FILE < SWR_<KEY> environment variables < flags. `swr config show` prints the
+effective values and where each came from.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swr",
+    version,
+    about = "swr, the spec-workflow runner: keeps AI coding agents working through a spec until it is done",
+    long_about = None,
+    after_long_help = AFTER_HELP,
+    after_help = "Run `swr --help` for examples and exit codes."
+)]
+pub struct Cli {
+    /// Config file in the Python tool's config.json format, layered over the user config.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "SWR_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// More diagnostics on stderr (repeat for more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an agent through a spec until every task is done.
+    #[command(after_help = "\
+Each iteration reads tasks.md, sends the prompt to the agent, and judges progress by commits
+and ticked tasks. Failed attempts are retried with backoff; rate limits are waited out; the
+circuit breaker stops a run that makes no progress. Ctrl-C stops the agent gracefully
+(SIGTERM, grace period, SIGKILL); a second Ctrl-C kills it at once.
+
+Examples:
+  swr run --project ~/repos/app --spec auth
+  swr run -p app -s auth --provider codex --model o4-mini
+  swr run --all --max-iterations 20 --max-runtime 8h
+  swr run -p app -s auth --dry-run          show the command and prompt, run nothing
+  swr run -p app -s auth --json | jq .      one JSON event per line
+
+Exit codes: 0 every task done; 1 failed (retries exhausted, circuit open, non-retryable
+failure such as auth or a missing binary, limits reached with work left); 2 usage;
+75 spec locked by another runner; 78 config error; 130 stopped.")]
+    Run(RunArgs),
+
+    /// Show runners: what each is doing, its retries and progress.
+    #[command(after_help = "\
+By default: the latest runner of each spec, plus every active one. Runners whose process
+died are marked crashed and their orphaned agents are killed.
+
+JSON: an array of runners with runner_id, project, spec, provider, model, status
+(running|waiting|stopped|crashed|completed|failed), reason, pid, retry_count, max_retries,
+next_attempt_at, tasks {total, done, in_progress, pending, blocked}, started_at, updated_at.
+
+Examples:
+  swr status
+  swr status --active --json")]
+    Status(StatusArgs),
+
+    /// Show the recorded attempts (one agent process each).
+    #[command(after_help = "\
+JSON: an array of attempts with runner_id, iteration, attempt, started_at, ended_at,
+exit_code, signal, outcome, error, delay_before_next_ms, log_path, session_id.
+
+Examples:
+  swr history --spec auth
+  swr history --runner r-20261128T132855-4f2a --json")]
+    History(HistoryArgs),
+
+    /// Stop a runner gracefully (its agent gets SIGTERM, then SIGKILL after the grace period).
+    #[command(after_help = "\
+Examples:
+  swr stop auth                      the active runner of spec auth
+  swr stop r-20261128T132855-4f2a    a runner by id
+  swr stop auth --kill               kill the agent at once")]
+    Stop(StopArgs),
+
+    /// Print a runner's current attempt log; -f follows it across attempts.
+    #[command(after_help = "\
+Examples:
+  swr logs auth
+  swr logs auth -f")]
+    Logs(LogsArgs),
+
+    /// Retry statistics: retry success rate, final failure rate, average backoff.
+    #[command(after_help = "\
+Retry success rate: iterations that needed a retry and then succeeded, over iterations that
+needed a retry. Final failure rate: iterations that ran out of retries, over all iterations.
+Average backoff: mean delay of the retries scheduled.
+
+Examples:
+  swr stats --since 24h
+  swr stats --json")]
+    Stats(StatsArgs),
+
+    /// Run the simulated agent through a throw-away spec: crash, hang, rate limit, done.
+    #[command(after_help = "\
+Needs no agent CLI and no network: the built-in simulated agent plays the part.
+
+Examples:
+  swr demo
+  swr demo --keep       keep the project, its logs and its store to look around")]
+    Demo(DemoArgs),
+
+    /// The simulated agent used by the `sim` provider and the tests.
+    #[command(hide = true)]
+    SimAgent {
+        /// Accepted like claude's; the simulation ignores it.
+        #[arg(long)]
+        model: Option<String>,
+        /// Accepted like claude's; the simulation ignores it.
+        #[arg(long)]
+        resume: Option<String>,
+        /// The prompt (ignored beyond its length).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        prompt: Vec<String>,
+    },
+
+    /// List projects and specs with task progress.
+    #[command(after_help = "\
+Examples:
+  swr specs                          every project under repos_root
+  swr specs --project ~/repos/app    one project, by path
+  swr specs --project app            one project, by its name under repos_root
+  swr specs --unfinished --json      specs with work left, as JSON for scripts
+
+JSON: an array of objects with project, project_path, spec, path, tasks_path, total, done,
+in_progress, pending, blocked and warnings (tasks.md problems with their line numbers).")]
+    Specs(SpecsArgs),
+
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Check config, agent CLIs, git, spec layout and the state directory.
+    #[command(after_help = "\
+Each check prints ok, warn or fail, and how to fix it. Exit code 1 when a check fails.
+
+Examples:
+  swr doctor
+  swr doctor --project ~/repos/app --json")]
+    Doctor(DoctorArgs),
+
+    /// Print shell completions.
+    #[command(after_help = "\
+Examples:
+  swr completions bash > ~/.local/share/bash-completion/completions/swr
+  swr completions zsh > \"${fpath[1]}/_swr\"
+  swr completions fish > ~/.config/fish/completions/swr.fish")]
+    Completions {
+        /// The shell to generate completions for.
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SpecsArgs {
+    /// A project directory, or the name of a project under repos_root.
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
+    pub project: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only specs with tasks left to do.
+    #[arg(long, short = 'u')]
+    pub unfinished: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every key's effective value and where it came from.
+    #[command(after_help = "\
+Examples:
+  swr config show
+  swr --config ~/old-tool/config.json config show
+  SWR_NO_COMMIT_LIMIT=5 swr config show --json")]
+    Show {
+        /// Print JSON: {key: {value, source}}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the path of the user config file swr reads.
+    Path,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also check the spec layout of this project (path or name). Default: the current directory if it is a project.
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
+    pub project: Option<String>,
+    /// Print JSON: an array of {check, status, message, fix}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The project: a directory, or the name of a project under repos_root. Default: the current directory.
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
+    pub project: Option<String>,
+    /// The spec to run (a directory under .spec-workflow/specs/). Asked for on a terminal when missing.
+    #[arg(long, short = 's', value_name = "NAME")]
+    pub spec: Option<String>,
+    /// Run every unfinished spec of the project, one after another.
+    #[arg(long, conflicts_with = "spec")]
+    pub all: bool,
+    /// claude, codex, gemini, sim, or a custom provider from the config. Default: the config's "provider".
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Model passed to the agent. Default: the config's "model", else the agent's own default.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Stop after this many iterations.
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<u32>,
+    /// Stop after this long, e.g. 8h, 90m.
+    #[arg(long, value_name = "DURATION")]
+    pub max_runtime: Option<String>,
+    /// Print what would run (command, prompt, timeouts) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON event per line on stdout instead of the progress display.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only running and waiting runners.
+    #[arg(long)]
+    pub active: bool,
+    /// Every runner ever recorded, not only the latest of each spec.
+    #[arg(long)]
+    pub all: bool,
+    /// Only runners of this spec.
+    #[arg(long, short = 's')]
+    pub spec: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only attempts of this spec.
+    #[arg(long, short = 's')]
+    pub spec: Option<String>,
+    /// Only attempts of this runner.
+    #[arg(long, short = 'r', value_name = "RUNNER_ID")]
+    pub runner: Option<String>,
+    /// Only the last N attempts.
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// A spec name or a runner id.
+    #[arg(value_name = "SPEC|RUNNER_ID")]
+    pub target: String,
+    /// The project, when several have a spec of that name.
+    #[arg(long, short = 'p')]
+    pub project: Option<String>,
+    /// Kill the agent at once instead of SIGTERM and a grace period.
+    #[arg(long)]
+    pub kill: bool,
+    /// Return at once instead of waiting for the runner to end.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// A spec name or a runner id.
+    #[arg(value_name = "SPEC|RUNNER_ID")]
+    pub target: String,
+    /// The project, when several have a spec of that name.
+    #[arg(long, short = 'p')]
+    pub project: Option<String>,
+    /// Keep printing as the agent writes, moving to each new attempt's log.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only attempts started within this period, e.g. 24h, 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the throw-away project, its logs and its store.
+    #[arg(long)]
+    pub keep: bool,
+    /// Create the throw-away project under this directory instead of the system temp dir.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// One JSON event per line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

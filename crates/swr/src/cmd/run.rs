@@ -1,0 +1,368 @@
+//! `swr run`: picks the project and spec (asking on a terminal when they are not given),
+//! installs the stop signals and drives the runner, mapping how it ended to an exit code.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use swr_core::config::{Config, ConfigError};
+use swr_core::event::RunEnd;
+use swr_core::runner::{self, RunError, RunOptions, STOP_GRACEFUL, STOP_KILL, StopLevel};
+use swr_core::spec::{self, Project};
+use swr_core::store::LockError;
+use tokio::sync::watch;
+
+use crate::cli::RunArgs;
+use crate::exit::{self, ExitError};
+use crate::report::{Mode, Reporter};
+
+pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
+    let project = pick_project(config, args.project.as_deref())?;
+    let specs = pick_specs(config, &project, args)?;
+    let provider = args
+        .provider
+        .clone()
+        .unwrap_or_else(|| config.provider.clone());
+    let model = args.model.clone().or_else(|| config.model.clone());
+    let swr_exe = std::env::current_exe()?;
+    let registry = config.provider_registry(swr_exe.clone())?;
+    if let Err(e) = registry.get(&provider) {
+        return Err(ExitError::usage(e.to_string()).into());
+    }
+    let max_runtime = match &args.max_runtime {
+        Some(s) => Some(
+            swr_core::config::parse_duration(s)
+                .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?,
+        ),
+        None => config.max_runtime,
+    };
+    let base = RunOptions {
+        project: project.path.clone(),
+        spec: String::new(),
+        provider,
+        model,
+        max_iterations: args.max_iterations.or(config.max_iterations),
+        max_runtime,
+        extra_env: Vec::new(),
+        swr_exe,
+    };
+    if args.dry_run {
+        for s in &specs {
+            dry_run(
+                config,
+                &RunOptions {
+                    spec: s.clone(),
+                    ..base.clone()
+                },
+            )?;
+        }
+        return Ok(exit::OK);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = watch::channel::<StopLevel>(0);
+        install_signals(stop_tx)?;
+        let mut code = exit::OK;
+        for s in specs {
+            let opts = RunOptions {
+                spec: s,
+                ..base.clone()
+            };
+            code = run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await?;
+            if code != exit::OK {
+                break;
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// Runs one spec to its end and maps the end to an exit code.
+pub async fn run_one(
+    config: &Config,
+    opts: &RunOptions,
+    stop: watch::Receiver<StopLevel>,
+    mode: Mode,
+) -> anyhow::Result<u8> {
+    let mut reporter = Reporter::new(mode);
+    let mut sink = |ev: &swr_core::event::RunnerEvent| reporter.handle(ev);
+    match runner::run(config, opts, stop, &mut sink).await {
+        Ok(end) => Ok(exit_code(&end)),
+        Err(RunError::Locked(e @ LockError::Held { .. })) => Err(ExitError::new(
+            exit::TEMPFAIL,
+            format!(
+                "{e}\n  the spec '{}' is already being run; `swr status` shows it, `swr stop {}` stops it",
+                opts.spec, opts.spec
+            ),
+        )
+        .into()),
+        Err(RunError::Config(e)) => Err(e.into()),
+        Err(RunError::Provider(e)) => Err(ExitError::new(exit::CONFIG, e.to_string()).into()),
+        Err(RunError::Spec(e)) => Err(ExitError::usage(e.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn exit_code(end: &RunEnd) -> u8 {
+    match end {
+        RunEnd::Completed => exit::OK,
+        RunEnd::Stopped => exit::STOPPED,
+        _ => exit::FAILURE,
+    }
+}
+
+/// First SIGINT/SIGTERM/SIGHUP: graceful stop. A second SIGINT: kill at once.
+fn install_signals(tx: watch::Sender<StopLevel>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            let level = tokio::select! {
+                _ = int.recv() => {
+                    if *tx.borrow() >= STOP_GRACEFUL { STOP_KILL } else { STOP_GRACEFUL }
+                }
+                _ = term.recv() => STOP_GRACEFUL,
+                _ = hup.recv() => STOP_GRACEFUL,
+            };
+            if level == STOP_GRACEFUL && *tx.borrow() == 0 {
+                eprintln!(
+                    "\nswr: stopping the agent (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to kill it now"
+                );
+            } else if level == STOP_KILL {
+                eprintln!("\nswr: killing the agent now");
+            }
+            tx.send_if_modified(|l| {
+                let raise = *l < level;
+                if raise {
+                    *l = level;
+                }
+                raise
+            });
+        }
+    });
+    Ok(())
+}
+
+fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {
+    if let Some(a) = arg {
+        return super::resolve_project(config, a);
+    }
+    let cwd = std::env::current_dir()?;
+    if let Ok(p) = spec::project_at(&cwd, &config.layout()) {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(ExitError::usage(format!(
+            "no --project given and {} is not a project; pass --project DIR",
+            cwd.display()
+        ))
+        .into());
+    }
+    let projects = if config.repos_root.is_dir() {
+        spec::discover_projects(&config.repos_root, &config.layout(), &config.ignore_dirs)?
+    } else {
+        Vec::new()
+    };
+    if projects.is_empty() {
+        return Err(ExitError::usage(format!(
+            "no --project given, {} is not a project and repos_root {} holds none",
+            cwd.display(),
+            config.repos_root.display()
+        ))
+        .into());
+    }
+    let names: Vec<String> = projects
+        .iter()
+        .map(|p| format!("{}  ({})", p.name, p.path.display()))
+        .collect();
+    let i = ask("Project", &names)?;
+    Ok(projects.into_iter().nth(i).expect("index from the list"))
+}
+
+fn pick_specs(config: &Config, project: &Project, args: &RunArgs) -> anyhow::Result<Vec<String>> {
+    let unfinished: Vec<String> = project
+        .specs
+        .iter()
+        .filter(|s| {
+            s.read_tasks()
+                .map(|l| l.counts().remaining() > 0)
+                .unwrap_or(false)
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    if args.all {
+        if unfinished.is_empty() {
+            eprintln!("swr: every spec of {} is done", project.path.display());
+        }
+        return Ok(unfinished);
+    }
+    if let Some(s) = &args.spec {
+        if !project.specs.iter().any(|x| &x.name == s) {
+            return Err(ExitError::usage(format!(
+                "no spec '{s}' in {} (specs: {})",
+                config.specs_dir(&project.path).display(),
+                project
+                    .specs
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+        return Ok(vec![s.clone()]);
+    }
+    match unfinished.len() {
+        1 => Ok(unfinished),
+        0 => Err(ExitError::usage(format!(
+            "no unfinished spec in {}; pass --spec NAME",
+            project.path.display()
+        ))
+        .into()),
+        _ if std::io::stdin().is_terminal() => {
+            let i = ask("Spec", &unfinished)?;
+            Ok(vec![unfinished[i].clone()])
+        }
+        _ => Err(ExitError::usage(format!(
+            "several unfinished specs ({}); pass --spec NAME or --all",
+            unfinished.join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// A numbered menu on stderr, answered on stdin.
+fn ask(what: &str, items: &[String]) -> anyhow::Result<usize> {
+    let mut err = std::io::stderr();
+    for (i, item) in items.iter().enumerate() {
+        writeln!(err, "  {:>3}) {item}", i + 1)?;
+    }
+    let stdin = std::io::stdin();
+    loop {
+        write!(err, "{what} [1-{}]: ", items.len())?;
+        err.flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            return Err(ExitError::usage("no choice made").into());
+        }
+        match line.trim().parse::<usize>() {
+            Ok(n) if (1..=items.len()).contains(&n) => return Ok(n - 1),
+            _ => {
+                if let Some(i) = items
+                    .iter()
+                    .position(|s| s.split_whitespace().next() == Some(line.trim()))
+                {
+                    return Ok(i);
+                }
+                writeln!(err, "  enter a number between 1 and {}", items.len())?;
+            }
+        }
+    }
+}
+
+fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
+    let registry = config.provider_registry(opts.swr_exe.clone())?;
+    let def = registry.get(&opts.provider)?;
+    let tasks_path = config
+        .specs_dir(&opts.project)
+        .join(&opts.spec)
+        .join(&config.tasks_filename);
+    let list = spec::read_tasks(&tasks_path)?;
+    let c = list.counts();
+    let next = list.next_task();
+    let vars = swr_core::prompt::PromptVars {
+        spec_name: opts.spec.clone(),
+        progress_summary: list.progress_summary(),
+        tasks_total: c.total,
+        tasks_done: c.done,
+        tasks_remaining: c.remaining(),
+        tasks_in_progress: c.in_progress,
+        timestamp: format!("{:.0}", jiff::Timestamp::now()),
+        tasks_path: tasks_path
+            .strip_prefix(&opts.project)
+            .unwrap_or(&tasks_path)
+            .display()
+            .to_string(),
+        next_task_id: next.map(|t| t.id.clone()).unwrap_or_default(),
+        next_task_title: next.map(|t| t.title.clone()).unwrap_or_default(),
+        next_task_prompt: next.and_then(|t| t.prompt.clone()).unwrap_or_default(),
+    };
+    let prompt = swr_core::prompt::render(&config.prompt_template, &vars).map_err(|e| {
+        ConfigError::Invalid {
+            origin: "prompt_template".into(),
+            key: "prompt_template".into(),
+            message: e.to_string(),
+        }
+    })?;
+    let req = swr_core::provider::AttemptRequest {
+        prompt: &prompt,
+        model: opts.model.as_deref(),
+        cwd: &opts.project,
+        is_root: nix::unistd::geteuid().is_root(),
+        resume_session: None,
+    };
+    let cmd = swr_core::provider::command(&def, &req, &config.codex_config_overrides);
+    let path_env = std::env::var_os("PATH").unwrap_or_default();
+    let found = swr_core::provider::which(&cmd.program, &path_env);
+    println!(
+        "spec:        {} ({}/{} tasks done)",
+        opts.spec, c.done, c.total
+    );
+    println!("project:     {}", opts.project.display());
+    println!(
+        "provider:    {} ({})",
+        opts.provider,
+        found
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| format!("{:?} NOT FOUND on PATH", cmd.program))
+    );
+    let argv: Vec<String> = cmd
+        .args
+        .iter()
+        .map(|a| {
+            if a == &prompt {
+                "<prompt>".into()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    println!("command:     {} {}", cmd.program, argv.join(" "));
+    println!(
+        "logs:        {}",
+        config.log_dir(&opts.project, &opts.spec).display()
+    );
+    println!(
+        "timeouts:    idle {}, wall {}, stop grace {:.1}s",
+        fmt_opt(config.activity_timeout),
+        fmt_opt(config.iteration_timeout),
+        config.stop_grace.as_secs_f64()
+    );
+    println!(
+        "retry:       {} retries, {:.1}s × {} up to {:.0}s, jitter {:?}, on {}",
+        config.retry_max_retries,
+        config.retry_backoff.as_secs_f64(),
+        config.retry_backoff_multiplier,
+        config.retry_max_backoff.as_secs_f64(),
+        config.retry_jitter,
+        config
+            .retry_on
+            .iter()
+            .map(|o| o.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("prompt:");
+    for line in prompt.lines() {
+        println!("  | {line}");
+    }
+    Ok(())
+}
+
+fn fmt_opt(d: Option<std::time::Duration>) -> String {
+    d.map(|d| format!("{:.1}s", d.as_secs_f64()))
+        .unwrap_or_else(|| "off".into())
+}

@@ -1,0 +1,425 @@
+//! Observing and steering runners from the command line: `status`, `history`, `stop`, `logs`,
+//! `stats`. Everything goes through the state store and the log files, like the TUI.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use swr_core::config::Config;
+use swr_core::store::{
+    AttemptFilter, RunnerFilter, RunnerId, RunnerRecord, RunnerStatus, Store, format_ts,
+};
+
+use crate::cli::{HistoryArgs, LogsArgs, StatsArgs, StatusArgs, StopArgs};
+use crate::exit::{self, ExitError};
+use crate::style::{Paint, progress_bar};
+
+/// Opens the store and marks runners that died as crashed, killing the agent groups they
+/// left behind: every observer does this, so a kill -9 of a runner is noticed by the next look.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&config.store_path())?;
+    for r in store.reconcile(&config.lock_dir())? {
+        if let Some(a) = &r.agent {
+            let report = swr_core::supervise::kill_orphans(
+                a.marker.as_deref().unwrap_or(""),
+                Some(a.pgid),
+                Some(a.pid),
+                a.start_time,
+            );
+            if !report.killed.is_empty() {
+                eprintln!(
+                    "swr: runner {} had died; killed {} orphaned agent process(es)",
+                    r.runner_id,
+                    report.killed.len()
+                );
+            }
+        }
+    }
+    Ok(store)
+}
+
+pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let mut runners = store.runners(&RunnerFilter {
+        active_only: args.active,
+        ..Default::default()
+    })?;
+    if let Some(spec) = &args.spec {
+        runners.retain(|r| &r.spec == spec);
+    }
+    if !args.all && !args.active {
+        // One line per spec: its latest runner, plus every active one.
+        let mut seen = std::collections::BTreeSet::new();
+        runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        runners
+            .retain(|r| r.status.is_active() || seen.insert((r.project.clone(), r.spec.clone())));
+    }
+    runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runners)?);
+        return Ok(exit::OK);
+    }
+    if runners.is_empty() {
+        println!(
+            "No runners yet. Start one with `swr run --project DIR --spec NAME` (or `swr demo`)."
+        );
+        return Ok(exit::OK);
+    }
+    let p = Paint::stdout();
+    for r in &runners {
+        print_runner(&p, r);
+    }
+    Ok(exit::OK)
+}
+
+fn status_label(p: &Paint, s: RunnerStatus) -> String {
+    let t = format!("{:9}", s.as_str());
+    match s {
+        RunnerStatus::Running => p.green(&t),
+        RunnerStatus::Waiting => p.yellow(&t),
+        RunnerStatus::Completed => p.cyan(&t),
+        RunnerStatus::Stopped => p.dim(&t),
+        RunnerStatus::Crashed | RunnerStatus::Failed => p.red(&t),
+    }
+}
+
+fn print_runner(p: &Paint, r: &RunnerRecord) {
+    let t = r.tasks;
+    let bar = progress_bar(t.done, t.in_progress, t.total, 12);
+    let now = Timestamp::now();
+    let age = human_since(r.started_at, now);
+    println!(
+        "{} {}  {:<16} {bar} {:>3}/{:<3} iter {:<3} retry {}/{}  {}{}  pid {}  started {age} ago",
+        status_label(p, r.status),
+        p.dim(r.runner_id.as_str()),
+        r.spec,
+        t.done,
+        t.total,
+        r.iteration,
+        r.retry_count,
+        r.max_retries,
+        r.provider,
+        r.model
+            .as_ref()
+            .map(|m| format!("/{m}"))
+            .unwrap_or_default(),
+        r.pid,
+    );
+    println!("          {}", p.dim(&r.project.display().to_string()));
+    if let Some(next) = r.next_attempt_at
+        && r.status.is_active()
+    {
+        let wait = if next > now {
+            format!("in {}", human_since(now, next))
+        } else {
+            "now".into()
+        };
+        let what = if r.status == RunnerStatus::Waiting {
+            "rate limit ends"
+        } else {
+            "next attempt"
+        };
+        println!("          {what} {wait} ({})", format_ts(next));
+    }
+    if let Some(reason) = &r.reason {
+        println!("          {}", reason.lines().next().unwrap_or(""));
+    }
+}
+
+fn human_since(from: Timestamp, to: Timestamp) -> String {
+    let secs = (to.as_second() - from.as_second()).max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let runner = match &args.runner {
+        Some(id) => Some(
+            id.parse::<RunnerId>()
+                .map_err(|e| ExitError::usage(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut attempts = store.attempts(&AttemptFilter {
+        runner,
+        spec: args.spec.clone(),
+        ..Default::default()
+    })?;
+    if let Some(n) = args.limit
+        && attempts.len() > n
+    {
+        attempts.drain(..attempts.len() - n);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&attempts)?);
+        return Ok(exit::OK);
+    }
+    if attempts.is_empty() {
+        println!("No attempts recorded yet.");
+        return Ok(exit::OK);
+    }
+    let p = Paint::stdout();
+    for a in &attempts {
+        let dur = a
+            .ended_at
+            .map(|e| {
+                format!(
+                    "{:.1}s",
+                    (e.as_millisecond() - a.started_at.as_millisecond()) as f64 / 1000.0
+                )
+            })
+            .unwrap_or_else(|| "running".into());
+        let outcome = a.outcome.map(|o| o.as_str()).unwrap_or("running");
+        let exit = match (&a.exit_code, &a.signal) {
+            (_, Some(s)) => s.clone(),
+            (Some(c), None) => format!("exit {c}"),
+            _ => "-".into(),
+        };
+        let delay = a
+            .delay_before_next_ms
+            .map(|d| format!(" then {:.1}s", d as f64 / 1000.0))
+            .unwrap_or_default();
+        println!(
+            "{} {} {:<14} it {:<3} try {:<2} {:<13} {:<8} {:>8}{delay}",
+            format_ts(a.started_at),
+            p.dim(a.runner_id.as_str()),
+            a.spec,
+            a.iteration,
+            a.attempt,
+            outcome,
+            exit,
+            dur,
+        );
+        if let Some(e) = &a.error {
+            println!("    {}", e.lines().next().unwrap_or(""));
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Finds the runner a user means by `spec-or-id`: a runner id, or the latest runner of a spec
+/// (active ones first).
+fn find_runner(
+    store: &Store,
+    target: &str,
+    project: Option<&Path>,
+) -> anyhow::Result<RunnerRecord> {
+    if let Ok(id) = target.parse::<RunnerId>()
+        && let Some(r) = store.runner(&id)?
+    {
+        return Ok(r);
+    }
+    let mut runners = store.runners(&RunnerFilter {
+        spec: Some(target.to_string()),
+        project: project.map(Path::to_path_buf),
+        ..Default::default()
+    })?;
+    runners.sort_by(|a, b| {
+        (b.status.is_active(), b.started_at).cmp(&(a.status.is_active(), a.started_at))
+    });
+    let active: Vec<&RunnerRecord> = runners.iter().filter(|r| r.status.is_active()).collect();
+    if active.len() > 1 {
+        return Err(ExitError::usage(format!(
+            "{} runners are active on specs named '{target}' (in {}); pass --project or a runner id",
+            active.len(),
+            active
+                .iter()
+                .map(|r| r.project.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    }
+    runners.into_iter().next().ok_or_else(|| {
+        ExitError::usage(format!(
+            "no runner for '{target}': not a runner id nor a spec that has run (see `swr status`)"
+        ))
+        .into()
+    })
+}
+
+pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let project = args
+        .project
+        .as_deref()
+        .map(|p| super::expand_tilde(p).canonicalize())
+        .transpose()?;
+    let r = find_runner(&store, &args.target, project.as_deref())?;
+    if !r.status.is_active() {
+        println!(
+            "runner {} ({}) is not running: {}",
+            r.runner_id,
+            r.spec,
+            r.status.as_str()
+        );
+        return Ok(exit::OK);
+    }
+    // Signal only the very process that registered: a recycled pid is left alone.
+    let alive = r
+        .pid_start_time
+        .is_some_and(|st| swr_core::procinfo::is_same_process(r.pid, st));
+    if !alive {
+        open_store(config)?;
+        println!("runner {} was no longer alive; marked crashed", r.runner_id);
+        return Ok(exit::OK);
+    }
+    let sig = if args.kill {
+        nix::sys::signal::Signal::SIGINT
+    } else {
+        nix::sys::signal::Signal::SIGTERM
+    };
+    let pid = nix::unistd::Pid::from_raw(r.pid as i32);
+    nix::sys::signal::kill(pid, sig)?;
+    if args.kill {
+        // A second SIGINT is the runner's "kill the agent now".
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = nix::sys::signal::kill(pid, sig);
+    }
+    if args.no_wait {
+        println!("asked runner {} ({}) to stop", r.runner_id, r.spec);
+        return Ok(exit::OK);
+    }
+    let deadline = Instant::now() + config.stop_grace + Duration::from_secs(10);
+    eprint!("stopping runner {} ({})…", r.runner_id, r.spec);
+    loop {
+        let now = store.runner(&r.runner_id)?;
+        match now {
+            Some(n) if !n.status.is_active() => {
+                eprintln!(" {}", n.status.as_str());
+                return Ok(exit::OK);
+            }
+            _ if Instant::now() > deadline => {
+                eprintln!(
+                    " still running after {:.0}s",
+                    (config.stop_grace + Duration::from_secs(10)).as_secs_f64()
+                );
+                return Ok(exit::FAILURE);
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let project = args
+        .project
+        .as_deref()
+        .map(|p| super::expand_tilde(p).canonicalize())
+        .transpose()?;
+    let r = find_runner(&store, &args.target, project.as_deref())?;
+    let Some(mut path) = r.log_path.clone() else {
+        println!("runner {} has no attempt log yet", r.runner_id);
+        return Ok(exit::OK);
+    };
+    let mut out = std::io::stdout().lock();
+    let mut pos = print_from(&path, 0, &mut out)?;
+    if !args.follow {
+        return Ok(exit::OK);
+    }
+    // Follow: new bytes of the current log, then the next attempt's log when the runner moves on.
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        pos = print_from(&path, pos, &mut out)?;
+        let Some(now) = store.runner(&r.runner_id)? else {
+            return Ok(exit::OK);
+        };
+        if let Some(next) = &now.log_path
+            && next != &path
+        {
+            print_from(&path, pos, &mut out)?;
+            writeln!(out, "\n==> {} <==", next.display())?;
+            path = next.clone();
+            pos = 0;
+            continue;
+        }
+        if !now.status.is_active() {
+            print_from(&path, pos, &mut out)?;
+            return Ok(exit::OK);
+        }
+    }
+}
+
+/// Copies `path` from byte `pos` to `out`; returns the new position.
+fn print_from(path: &PathBuf, pos: u64, out: &mut impl Write) -> anyhow::Result<u64> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pos),
+        Err(e) => return Err(e.into()),
+    };
+    f.seek(SeekFrom::Start(pos))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = pos;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    out.flush()?;
+    Ok(at)
+}
+
+pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let since = match &args.since {
+        Some(s) => {
+            let d = swr_core::config::parse_duration(s)
+                .map_err(|m| ExitError::usage(format!("--since: {m}")))?;
+            let span = jiff::SignedDuration::try_from(d)?;
+            Some(Timestamp::now() - span)
+        }
+        None => None,
+    };
+    let st = store.retry_stats(since)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(exit::OK);
+    }
+    let pct = |v: Option<f64>| {
+        v.map(|x| format!("{:.1} %", x * 100.0))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    println!(
+        "period:              {}",
+        args.since
+            .as_ref()
+            .map(|s| format!("last {s}"))
+            .unwrap_or_else(|| "all recorded history".into())
+    );
+    println!("iterations:          {}", st.iterations);
+    println!(
+        "retry success rate:  {}  ({} of {} iterations that needed a retry then succeeded)",
+        pct(st.retry_success_rate),
+        st.retried_then_succeeded,
+        st.iterations_needing_retry
+    );
+    println!(
+        "final failure rate:  {}  ({} of {} iterations ran out of retries)",
+        pct(st.final_failure_rate),
+        st.iterations_out_of_retries,
+        st.iterations
+    );
+    println!(
+        "average backoff:     {}",
+        st.average_backoff_ms
+            .map(|ms| format!("{:.1}s", ms / 1000.0))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    if !st.by_outcome.is_empty() {
+        println!("attempts by outcome:");
+        for (o, n) in &st.by_outcome {
+            println!("  {:<14} {n}", o.as_str());
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,322 @@
+//! `swr sim-agent` (hidden): the simulated agent behind the `sim` provider. It speaks claude's
+//! stream-json so the real parser and classifier are exercised, and follows a plan of steps
+//! so tests and `swr demo` can script crashes, hangs, floods, grandchildren and rate limits.
+//!
+//! The plan is `SWR_SIM_PLAN` (comma-separated steps); each invocation takes the next step,
+//! counted in a state file (`SWR_SIM_STATE`, default inside the project's `.git` so it never
+//! dirties the tree). When the plan runs out every invocation is `ok`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use swr_core::spec::{self, TaskStatus};
+
+pub const STEPS: &str = "\
+ok              tick the next task, commit, exit 0 with a success result
+nocommit        a success result, nothing changed
+commit          commit a file without ticking a task
+crash           print a little, then exit 1 with an error on stderr
+signal          die of SIGSEGV
+hang            print the init line, then nothing, forever
+hang-term       like hang, and ignore SIGTERM
+noisy-hang      print a line every 100 ms, forever
+flood:MB        print MB megabytes of output, then behave like ok
+grandchild      leave `sleep` holding the output pipe, then behave like ok
+detached        leave a setsid'ed `sleep` behind, then behave like ok
+sleep:SECS      wait SECS seconds, then behave like ok
+ratelimit:SECS  a rejected rate limit that resets in SECS seconds, exit 1
+auth            claude's \"Not logged in\" failure, exit 1
+overloaded      an API 529 Overloaded failure, exit 1";
+
+pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
+    let plan = std::env::var("SWR_SIM_PLAN").unwrap_or_default();
+    let steps: Vec<String> = plan
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let cwd = std::env::current_dir()?;
+    let state = state_path(&cwd);
+    let n = read_counter(&state);
+    write_counter(&state, n + 1)?;
+    let step = steps.get(n).cloned().unwrap_or_else(|| "ok".to_string());
+    let (name, arg) = match step.split_once(':') {
+        Some((a, b)) => (a.to_string(), b.parse::<f64>().ok()),
+        None => (step.clone(), None),
+    };
+    let session = format!("sim-{:08x}", rand_u32());
+    let mut out = std::io::stdout().lock();
+    emit(
+        &mut out,
+        json!({"type": "system", "subtype": "init", "session_id": session, "model": "sim",
+               "cwd": cwd.display().to_string(), "tools": ["Edit", "Bash"]}),
+    );
+    let words = prompt.join(" ").split_whitespace().count();
+    text(
+        &mut out,
+        &session,
+        &format!(
+            "step {} of the plan: {step} (prompt of {words} words)",
+            n + 1
+        ),
+    );
+    match name.as_str() {
+        "ok" => ok(&mut out, &session, &cwd),
+        "nocommit" => {
+            result_ok(&mut out, &session, "nothing to do this time");
+            Ok(0)
+        }
+        "commit" => {
+            let file = cwd.join(format!("sim-note-{n}.txt"));
+            std::fs::write(&file, "a change that finishes no task\n")?;
+            git_commit(&cwd, "sim: a commit without a ticked task");
+            result_ok(&mut out, &session, "committed, no task finished");
+            Ok(0)
+        }
+        "crash" => {
+            text(&mut out, &session, "about to crash");
+            eprintln!("Error: simulated crash (segment of the plan {})", n + 1);
+            Ok(1)
+        }
+        "signal" => {
+            let _ = out.flush();
+            // No core file: it would land in the project and dirty the tree.
+            let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(1)
+        }
+        "hang" => hang(false, false),
+        "hang-term" => hang(true, false),
+        "noisy-hang" => hang(false, true),
+        "flood" => {
+            let mb = arg.unwrap_or(10.0).max(0.0);
+            let line = format!("{}\n", "x".repeat(1023));
+            let total = (mb * 1024.0) as u64;
+            for _ in 0..total {
+                if out.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            ok(&mut out, &session, &cwd)
+        }
+        "grandchild" => {
+            let child = Command::new("sleep")
+                .arg("1000")
+                .stdin(Stdio::null())
+                .spawn()?;
+            text(
+                &mut out,
+                &session,
+                &format!("grandchild pid {}", child.id()),
+            );
+            std::mem::forget(child);
+            ok(&mut out, &session, &cwd)
+        }
+        "detached" => {
+            let child = Command::new("setsid")
+                .args(["sleep", "1000"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            text(&mut out, &session, &format!("detached pid {}", child.id()));
+            std::mem::forget(child);
+            ok(&mut out, &session, &cwd)
+        }
+        "sleep" => {
+            let _ = out.flush();
+            std::thread::sleep(Duration::from_secs_f64(arg.unwrap_or(5.0).max(0.0)));
+            ok(&mut out, &session, &cwd)
+        }
+        "ratelimit" => {
+            let secs = arg.unwrap_or(5.0).max(0.0);
+            let resets = jiff::Timestamp::now().as_second() + secs.ceil() as i64;
+            emit(
+                &mut out,
+                json!({"type": "rate_limit_event", "session_id": session,
+                       "rate_limit_info": {"status": "rejected", "resetsAt": resets,
+                                            "rateLimitType": "five_hour"}}),
+            );
+            let msg = format!("Claude AI usage limit reached|{resets}");
+            failure(&mut out, &session, "rate_limit", &msg);
+            Ok(1)
+        }
+        "auth" => {
+            failure(
+                &mut out,
+                &session,
+                "authentication_failed",
+                "Not logged in · Please run /login",
+            );
+            Ok(1)
+        }
+        "overloaded" => {
+            failure(
+                &mut out,
+                &session,
+                "overloaded",
+                "API Error: Repeated 529 Overloaded errors",
+            );
+            Ok(1)
+        }
+        other => {
+            eprintln!("swr sim-agent: unknown step {other:?} in SWR_SIM_PLAN; steps:\n{STEPS}");
+            Ok(2)
+        }
+    }
+}
+
+fn emit(out: &mut impl Write, v: serde_json::Value) {
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn text(out: &mut impl Write, session: &str, t: &str) {
+    emit(
+        out,
+        json!({"type": "assistant", "session_id": session,
+               "message": {"role": "assistant", "model": "sim",
+                           "content": [{"type": "text", "text": t}]}}),
+    );
+}
+
+fn result_ok(out: &mut impl Write, session: &str, t: &str) {
+    emit(
+        out,
+        json!({"type": "result", "subtype": "success", "is_error": false, "num_turns": 1,
+               "duration_ms": 10, "total_cost_usd": 0.01, "session_id": session,
+               "terminal_reason": "completed", "result": t}),
+    );
+}
+
+fn failure(out: &mut impl Write, session: &str, error: &str, msg: &str) {
+    emit(
+        out,
+        json!({"type": "assistant", "session_id": session, "error": error,
+               "is_api_error_message": true,
+               "message": {"role": "assistant", "model": "<synthetic>",
+                           "content": [{"type": "text", "text": msg}]}}),
+    );
+    emit(
+        out,
+        json!({"type": "result", "subtype": "success", "is_error": true, "num_turns": 1,
+               "duration_ms": 10, "total_cost_usd": 0, "session_id": session,
+               "terminal_reason": "api_error", "result": msg}),
+    );
+}
+
+fn ok(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<u8> {
+    let Some(tasks_path) = std::env::var_os("SWR_TASKS_PATH").map(PathBuf::from) else {
+        result_ok(out, session, "no SWR_TASKS_PATH: nothing ticked");
+        return Ok(0);
+    };
+    let list = spec::read_tasks(&tasks_path)?;
+    let Some(task) = list.next_task() else {
+        result_ok(out, session, "every task is already done");
+        return Ok(0);
+    };
+    let (id, title) = (task.id.clone(), task.title.clone());
+    emit(
+        out,
+        json!({"type": "assistant", "session_id": session,
+               "message": {"role": "assistant", "model": "sim",
+                           "content": [{"type": "tool_use", "name": "Edit",
+                                        "input": {"file_path": tasks_path.display().to_string()}}]}}),
+    );
+    spec::set_task_status(&tasks_path, &id, TaskStatus::Done)?;
+    let note = cwd.join("sim-work.txt");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&note)?;
+    writeln!(f, "task {id}: {title}")?;
+    git_commit(cwd, &format!("feat(sim): task {id} {title}"));
+    result_ok(out, session, &format!("task {id} done"));
+    Ok(0)
+}
+
+fn git_commit(cwd: &Path, message: &str) {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args([
+                "-c",
+                "user.name=swr-sim",
+                "-c",
+                "user.email=sim@swr.invalid",
+            ])
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    let _ = git(&["add", "-A"]);
+    let _ = git(&["commit", "-q", "-m", message]);
+}
+
+fn hang(ignore_term: bool, noisy: bool) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        // Registering a handler replaces SIGTERM's default action: the process survives it.
+        let _term = if ignore_term {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+        } else {
+            None
+        };
+        let mut i = 0u64;
+        loop {
+            if noisy {
+                i += 1;
+                println!(
+                    "{}",
+                    json!({"type": "system", "subtype": "api_retry", "attempt": i})
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            } else {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+    })
+}
+
+/// `SWR_SIM_STATE`, else `<git dir>/swr-sim-state-<spec>`, else the temp dir.
+fn state_path(cwd: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os("SWR_SIM_STATE") {
+        return PathBuf::from(p);
+    }
+    let spec = std::env::var("SWR_SPEC").unwrap_or_else(|_| "default".into());
+    let git_dir = Command::new("git")
+        .args(["rev-parse", "--absolute-git-dir"])
+        .current_dir(cwd)
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    match git_dir {
+        Some(d) => d.join(format!("swr-sim-state-{spec}")),
+        None => std::env::temp_dir().join(format!("swr-sim-state-{spec}")),
+    }
+}
+
+fn read_counter(p: &Path) -> usize {
+    std::fs::read_to_string(p)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn write_counter(p: &Path, n: usize) -> std::io::Result<()> {
+    std::fs::write(p, n.to_string())
+}
+
+fn rand_u32() -> u32 {
+    (jiff::Timestamp::now().as_nanosecond() as u64 ^ std::process::id() as u64) as u32
+}

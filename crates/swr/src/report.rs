@@ -1,0 +1,274 @@
+//! Renders the runner's events: a live progress bar on a terminal, plain timestamped lines
+//! otherwise, or one JSON object per line with `--json`. Consumes `RunnerEvent`s only.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use swr_core::event::{RunEnd, RunnerEvent};
+use swr_core::outcome::Outcome;
+
+use crate::style::Paint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bar,
+    Plain,
+    Json,
+}
+
+impl Mode {
+    pub fn pick(json: bool) -> Mode {
+        if json {
+            Mode::Json
+        } else if std::io::stderr().is_terminal()
+            && std::env::var_os("SWR_NO_PROGRESS_BAR").is_none()
+        {
+            Mode::Bar
+        } else {
+            Mode::Plain
+        }
+    }
+}
+
+pub struct Reporter {
+    mode: Mode,
+    bar: Option<ProgressBar>,
+    paint: Paint,
+    started: Instant,
+    iteration: u32,
+    attempt: u32,
+    spec: String,
+}
+
+impl Reporter {
+    pub fn new(mode: Mode) -> Reporter {
+        let paint = Paint {
+            on: mode == Mode::Bar && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        let bar = (mode == Mode::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{spinner} [{bar:24.cyan/blue}] {pos}/{len} tasks · {msg} · {elapsed_precise}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("█▓░");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Reporter {
+            mode,
+            bar,
+            paint,
+            started: Instant::now(),
+            iteration: 0,
+            attempt: 0,
+            spec: String::new(),
+        }
+    }
+
+    /// A line above the bar (or on stderr).
+    fn line(&self, text: &str) {
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => bar.println(text),
+            (None, Mode::Plain) => {
+                let t = self.started.elapsed().as_secs_f64();
+                eprintln!("[{t:8.1}s] {text}");
+            }
+            _ => {}
+        }
+    }
+
+    fn status(&self) -> String {
+        format!("iteration {} · attempt {}", self.iteration, self.attempt)
+    }
+
+    pub fn handle(&mut self, ev: &RunnerEvent) {
+        if self.mode == Mode::Json {
+            if let Ok(s) = serde_json::to_string(ev) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{s}");
+                let _ = out.flush();
+            }
+            return;
+        }
+        let p = self.paint;
+        match ev {
+            RunnerEvent::Started {
+                runner_id,
+                project,
+                spec,
+                provider,
+                model,
+                tasks,
+            } => {
+                self.spec = spec.clone();
+                if let Some(bar) = &self.bar {
+                    bar.set_length(tasks.total as u64);
+                    bar.set_position(tasks.done as u64);
+                    bar.set_message("starting");
+                }
+                self.line(&format!(
+                    "{} runner {runner_id}: spec {} in {} with {provider}{} ({}/{} tasks done)",
+                    p.bold("swr"),
+                    p.bold(spec),
+                    project.display(),
+                    model
+                        .as_ref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default(),
+                    tasks.done,
+                    tasks.total
+                ));
+            }
+            RunnerEvent::Warning { message } => {
+                self.line(&format!("{} {message}", p.yellow("warning:")));
+            }
+            RunnerEvent::IterationStarted {
+                iteration,
+                tasks,
+                next_task,
+            } => {
+                self.iteration = *iteration;
+                self.attempt = 0;
+                if let Some(bar) = &self.bar {
+                    bar.set_length(tasks.total as u64);
+                    bar.set_position(tasks.done as u64);
+                }
+                self.line(&format!(
+                    "iteration {iteration}: {}/{} done{}",
+                    tasks.done,
+                    tasks.total,
+                    next_task
+                        .as_ref()
+                        .map(|t| format!(", next: {t}"))
+                        .unwrap_or_default()
+                ));
+            }
+            RunnerEvent::AttemptStarted {
+                attempt,
+                pid,
+                log_path,
+                ..
+            } => {
+                self.attempt = *attempt;
+                if let Some(bar) = &self.bar {
+                    bar.set_message(self.status());
+                }
+                if *attempt > 1 || self.mode == Mode::Plain {
+                    self.line(&format!(
+                        "  attempt {attempt} started (pid {}), log {}",
+                        pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                        log_path.display()
+                    ));
+                }
+            }
+            RunnerEvent::Activity { text } => {
+                if let Some(bar) = &self.bar {
+                    let short: String = text.chars().take(60).collect();
+                    bar.set_message(format!("{} · {short}", self.status()));
+                }
+            }
+            RunnerEvent::AttemptFinished {
+                attempt,
+                outcome,
+                duration_ms,
+                error,
+                ..
+            } => {
+                let secs = *duration_ms as f64 / 1000.0;
+                let label = match outcome {
+                    Outcome::Success => p.green(outcome.as_str()),
+                    Outcome::NoProgress => p.yellow(outcome.as_str()),
+                    _ => p.red(outcome.as_str()),
+                };
+                self.line(&format!(
+                    "  attempt {attempt}: {label} after {secs:.1}s{}",
+                    error
+                        .as_ref()
+                        .map(|e| format!(": {}", first_line(e)))
+                        .unwrap_or_default()
+                ));
+            }
+            RunnerEvent::RetryScheduled {
+                retry,
+                max_retries,
+                delay_ms,
+                ..
+            } => {
+                let secs = *delay_ms as f64 / 1000.0;
+                self.line(&format!(
+                    "  {} in {secs:.1}s (Retry: {retry}/{max_retries})",
+                    p.yellow("retrying")
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!(
+                        "{} · Retry: {retry}/{max_retries} in {secs:.0}s",
+                        self.status()
+                    ));
+                }
+            }
+            RunnerEvent::Waiting { until, reason } => {
+                self.line(&format!(
+                    "  {} until {until}: {}",
+                    p.yellow("waiting for a rate limit"),
+                    first_line(reason)
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("waiting until {until}"));
+                }
+            }
+            RunnerEvent::IterationFinished {
+                iteration,
+                tasks,
+                ticked,
+                committed,
+                no_commit_streak,
+                no_progress_streak,
+            } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(tasks.done as u64);
+                }
+                let what = match (ticked, committed) {
+                    (0, false) => format!("no commit, no task ticked (streak {no_commit_streak})"),
+                    (0, true) => format!("committed, no task ticked (streak {no_progress_streak})"),
+                    (n, _) => format!("{n} task(s) ticked"),
+                };
+                self.line(&format!(
+                    "iteration {iteration} done: {what}; {}/{} tasks done",
+                    tasks.done, tasks.total
+                ));
+            }
+            RunnerEvent::Finished {
+                end,
+                tasks,
+                iterations,
+            } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(tasks.done as u64);
+                    bar.finish_and_clear();
+                }
+                let elapsed = self.started.elapsed().as_secs_f64();
+                let head = match end {
+                    RunEnd::Completed => p.green("completed"),
+                    RunEnd::Stopped | RunEnd::MaxIterations { .. } | RunEnd::MaxRuntime { .. } => {
+                        p.yellow(end.kind())
+                    }
+                    _ => p.red(end.kind()),
+                };
+                let text = format!(
+                    "{head}: {}; {}/{} tasks done, {iterations} iteration(s), {elapsed:.1}s",
+                    end.reason(),
+                    tasks.done,
+                    tasks.total
+                );
+                eprintln!("{text}");
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
