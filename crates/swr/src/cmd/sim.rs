@@ -26,6 +26,7 @@ noisy-hang      print a line every 100 ms, forever
 flood:MB        print MB megabytes of output, then behave like ok
 grandchild      leave `sleep` holding the output pipe, then behave like ok
 detached        leave a setsid'ed `sleep` behind, then behave like ok
+A+B+step        grandchild and/or detached first, then any step (e.g. grandchild+hang)
 sleep:SECS      wait SECS seconds, then behave like ok
 ratelimit:SECS  a rejected rate limit that resets in SECS seconds, exit 1
 auth            claude's \"Not logged in\" failure, exit 1
@@ -42,7 +43,10 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
     let state = state_path(&cwd);
     let n = read_counter(&state);
     write_counter(&state, n + 1)?;
-    let step = steps.get(n).cloned().unwrap_or_else(|| "ok".to_string());
+    let full = steps.get(n).cloned().unwrap_or_else(|| "ok".to_string());
+    // `grandchild+detached+hang`: leave processes behind, then do the last step.
+    let mut parts: Vec<&str> = full.split('+').collect();
+    let step = parts.pop().unwrap_or("ok").to_string();
     let (name, arg) = match step.split_once(':') {
         Some((a, b)) => (a.to_string(), b.parse::<f64>().ok()),
         None => (step.clone(), None),
@@ -59,10 +63,22 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
         &mut out,
         &session,
         &format!(
-            "step {} of the plan: {step} (prompt of {words} words)",
+            "step {} of the plan: {full} (prompt of {words} words)",
             n + 1
         ),
     );
+    for extra in parts {
+        match extra {
+            "grandchild" => leave_grandchild(&mut out, &session)?,
+            "detached" => leave_detached(&mut out, &session)?,
+            other => {
+                eprintln!(
+                    "swr sim-agent: {other:?} cannot come before '+'; only grandchild and detached can"
+                );
+                return Ok(2);
+            }
+        }
+    }
     match name.as_str() {
         "ok" => ok(&mut out, &session, &cwd),
         "nocommit" => {
@@ -85,6 +101,9 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
             let _ = out.flush();
             // No core file: it would land in the project and dirty the tree.
             let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+            // Rust's runtime handles SIGSEGV to report stack overflows: the first one only
+            // restores the default action, the second kills.
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSEGV);
             std::thread::sleep(Duration::from_secs(5));
             Ok(1)
@@ -104,27 +123,11 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
             ok(&mut out, &session, &cwd)
         }
         "grandchild" => {
-            let child = Command::new("sleep")
-                .arg("1000")
-                .stdin(Stdio::null())
-                .spawn()?;
-            text(
-                &mut out,
-                &session,
-                &format!("grandchild pid {}", child.id()),
-            );
-            std::mem::forget(child);
+            leave_grandchild(&mut out, &session)?;
             ok(&mut out, &session, &cwd)
         }
         "detached" => {
-            let child = Command::new("setsid")
-                .args(["sleep", "1000"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
-            text(&mut out, &session, &format!("detached pid {}", child.id()));
-            std::mem::forget(child);
+            leave_detached(&mut out, &session)?;
             ok(&mut out, &session, &cwd)
         }
         "sleep" => {
@@ -168,6 +171,31 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
             Ok(2)
         }
     }
+}
+
+/// A `sleep` that inherits stdout: it holds the output pipe open after the agent exits.
+fn leave_grandchild(out: &mut impl Write, session: &str) -> anyhow::Result<()> {
+    let child = Command::new("sleep")
+        .arg("1000")
+        .stdin(Stdio::null())
+        .spawn()?;
+    text(out, session, &format!("grandchild pid {}", child.id()));
+    // Deliberately neither waited for nor killed: it is the process swr must clean up.
+    std::mem::forget(child);
+    Ok(())
+}
+
+/// A `sleep` in a new session, out of the agent's process group.
+fn leave_detached(out: &mut impl Write, session: &str) -> anyhow::Result<()> {
+    let child = Command::new("setsid")
+        .args(["sleep", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    text(out, session, &format!("detached pid {}", child.id()));
+    std::mem::forget(child);
+    Ok(())
 }
 
 fn emit(out: &mut impl Write, v: serde_json::Value) {
