@@ -172,7 +172,11 @@ Examples:
 
     /// Check config, agent CLIs, git, spec layout and the state directory.
     #[command(after_help = "\
-Each check prints ok, warn or fail, and how to fix it. Exit code 1 when a check fails.
+Checks the config files (and keys it does not know), repos_root, each provider's executable
+and version (a missing default provider fails), git, the specs of one project or, outside a
+project, of repos_root (tasks.md warnings as file:line), and the state dir (writable, not
+writable by other users). Each check prints ok, warn or fail, and how to fix it. Exit code 1
+when a check fails.
 
 Examples:
   swr doctor
@@ -227,7 +231,7 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Also check the spec layout of this project (path or name). Default: the current directory if it is a project.
+    /// Check the specs of this project (path or name). Default: the current directory if it is a project, else every project under repos_root.
     #[arg(long, short = 'p', value_name = "PATH|NAME")]
     pub project: Option<String>,
     /// Print JSON: an array of {check, status, message, fix}.

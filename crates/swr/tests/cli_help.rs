@@ -88,8 +88,14 @@ fn completions_name_the_subcommands() {
     assert!(
         stdout(&sb.swr().args(["completions", "bash"]).output().unwrap()).contains("complete -F")
     );
-    assert!(stdout(&sb.swr().args(["completions", "zsh"]).output().unwrap()).starts_with("#compdef swr"));
-    assert!(stdout(&sb.swr().args(["completions", "fish"]).output().unwrap()).contains("complete -c swr"));
+    assert!(
+        stdout(&sb.swr().args(["completions", "zsh"]).output().unwrap())
+            .starts_with("#compdef swr")
+    );
+    assert!(
+        stdout(&sb.swr().args(["completions", "fish"]).output().unwrap())
+            .contains("complete -c swr")
+    );
 }
 
 #[test]

@@ -76,13 +76,9 @@ fn report(checks: &[Check], json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(checks)?);
     } else {
         let paint = Paint::stdout();
-        // Capped so one long spec name does not push every message to the right.
-        let w = checks
-            .iter()
-            .map(|c| c.check.chars().count())
-            .max()
-            .unwrap_or(8)
-            .min(16);
+        // Fixed, so messages line up the same on every run; a longer name (a long spec
+        // name) pushes only its own line.
+        let w = 16;
         for c in checks {
             let tag = match c.status {
                 Status::Ok => paint.green("ok  "),
@@ -563,8 +559,7 @@ fn state_dir_permissions(config: &Config) -> Vec<Check> {
 /// Quotes a path for a shell command line when it needs it.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c))
     {
         s.to_string()

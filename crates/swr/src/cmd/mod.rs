@@ -75,9 +75,7 @@ pub fn resolve_project(config: &Config, arg: &str) -> anyhow::Result<Project> {
                 msg.push_str(&format!(" (did you mean {close:?}?)"));
             }
             if let Some(owner) = with_spec.first() {
-                msg.push_str(&format!(
-                    "; {arg:?} is a spec, of project {owner:?}"
-                ));
+                msg.push_str(&format!("; {arg:?} is a spec, of project {owner:?}"));
             } else if names.is_empty() {
                 msg.push_str(&format!(
                     "; it holds no project (a directory with {}/{}/<spec>/{})",

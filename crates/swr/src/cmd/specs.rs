@@ -104,7 +104,10 @@ pub fn run(config: &Config, args: &SpecsArgs) -> anyhow::Result<u8> {
     let shown: Vec<&Project> = if args.unfinished {
         projects
             .iter()
-            .filter(|p| rows.iter().any(|r| r.project_path == p.path.display().to_string()))
+            .filter(|p| {
+                rows.iter()
+                    .any(|r| r.project_path == p.path.display().to_string())
+            })
             .collect()
     } else {
         projects.iter().collect()
@@ -197,7 +200,12 @@ fn print_table(
                 "  {}",
                 paint.yellow(&format!(
                     "no specs yet: create {}",
-                    display_home(&config.specs_dir(&p.path).join("<spec>").join(&config.tasks_filename))
+                    display_home(
+                        &config
+                            .specs_dir(&p.path)
+                            .join("<spec>")
+                            .join(&config.tasks_filename)
+                    )
                 ))
             );
         }
@@ -210,10 +218,9 @@ fn print_table(
                 paint.cyan(&bar)
             };
             let frac = format!("{:>done_w$}/{:<total_w$}", c.done, c.total);
-            let pct = if c.total == 0 {
-                "    ".to_string()
-            } else {
-                format!("{:>3}%", c.done * 100 / c.total)
+            let pct = match (c.done * 100).checked_div(c.total) {
+                Some(p) => format!("{p:>3}%"),
+                None => "    ".to_string(),
             };
             let mut detail = Vec::new();
             if !r.tasks_file_exists {
@@ -290,4 +297,3 @@ fn print_warnings(rows: &[SpecRow]) {
         }
     }
 }
-
