@@ -154,17 +154,29 @@ Examples:
   swr specs --project app            one project, by its name under repos_root
   swr specs --unfinished --json      specs with work left, as JSON for scripts
 
-JSON: an array of objects with project, project_path, spec, path, tasks_path, total, done,
-in_progress, pending, blocked and warnings (tasks.md problems with their line numbers).")]
+JSON: an array of objects with project, project_path, spec, path, tasks_path,
+tasks_file_exists, total, done, in_progress, pending, blocked and warnings ([{line, message}]:
+tasks.md problems). Warnings are printed on stderr as file:line: message.")]
     Specs(SpecsArgs),
 
     /// Show the effective configuration.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  swr config show                    every key, its value and where it came from
+  swr config show --json
+  swr config path                    the user config file swr reads"
+    )]
     Config(ConfigCommand),
 
     /// Check config, agent CLIs, git, spec layout and the state directory.
     #[command(after_help = "\
-Each check prints ok, warn or fail, and how to fix it. Exit code 1 when a check fails.
+Checks the config files (and keys it does not know), repos_root, each provider's executable
+and version (a missing default provider fails), git, the specs of one project or, outside a
+project, of repos_root (tasks.md warnings as file:line), and the state dir (writable, not
+writable by other users). Each check prints ok, warn or fail, and how to fix it. Exit code 1
+when a check fails.
 
 Examples:
   swr doctor
@@ -205,17 +217,21 @@ Examples:
   swr --config ~/old-tool/config.json config show
   SWR_NO_COMMIT_LIMIT=5 swr config show --json")]
     Show {
-        /// Print JSON: {key: {value, source}}.
+        /// Print JSON: {key: {value, source, used}}.
         #[arg(long)]
         json: bool,
     },
     /// Print the path of the user config file swr reads.
+    #[command(after_help = "\
+Examples:
+  swr config path
+  cp ~/old-tool/config.json \"$(swr config path)\"")]
     Path,
 }
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Also check the spec layout of this project (path or name). Default: the current directory if it is a project.
+    /// Check the specs of this project (path or name). Default: the current directory if it is a project, else every project under repos_root.
     #[arg(long, short = 'p', value_name = "PATH|NAME")]
     pub project: Option<String>,
     /// Print JSON: an array of {check, status, message, fix}.

@@ -31,10 +31,27 @@ fn main() -> ExitCode {
             } else {
                 "error"
             };
-            eprintln!("swr: {prefix}: {err:#}");
+            eprintln!("swr: {prefix}: {}", error_text(&err));
             ExitCode::from(code)
         }
     }
+}
+
+/// The error and its causes joined with ": ", leaving out a cause whose text the message
+/// already contains (many errors print their source themselves; `{:#}` would repeat it).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_tracing(verbose: u8) {

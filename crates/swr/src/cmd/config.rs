@@ -34,36 +34,64 @@ pub fn run(config_file: Option<&Path>, cmd: ConfigCommand) -> anyhow::Result<u8>
                 return Ok(crate::exit::OK);
             }
             let paint = Paint::stdout();
-            let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(20);
-            for k in KEYS {
-                let value = config.values.get(k.name).cloned().unwrap_or(Value::Null);
-                let mut shown = match &value {
-                    Value::String(s) => format!("{s:?}"),
-                    v => v.to_string(),
-                };
-                if shown.len() > 70 {
-                    let cut = shown.floor_char_boundary(67);
-                    shown = format!("{}…", &shown[..cut]);
+            let key_w = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(20);
+            let shown: Vec<(String, String)> = KEYS
+                .iter()
+                .map(|k| {
+                    let value = config.values.get(k.name).cloned().unwrap_or(Value::Null);
+                    let source = config
+                        .sources
+                        .get(k.name)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    (short_value(&value), source)
+                })
+                .collect();
+            let value_w = shown
+                .iter()
+                .map(|(v, _)| v.chars().count())
+                .max()
+                .unwrap_or(5)
+                .min(VALUE_WIDTH);
+            let line = |k: &str, v: &str, s: &str| {
+                let pad = value_w.saturating_sub(v.chars().count());
+                println!("{k:key_w$}  {v}{}  {}", " ".repeat(pad), paint.dim(s));
+            };
+            println!(
+                "{}",
+                paint.bold(&format!("{:key_w$}  {:value_w$}  SOURCE", "KEY", "VALUE"))
+            );
+            for (k, (v, s)) in KEYS.iter().zip(&shown) {
+                if k.used == Use::Used {
+                    line(k.name, v, s);
                 }
-                let source = config
-                    .sources
-                    .get(k.name)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                let note = if k.used == Use::Compat {
-                    paint.yellow(" (accepted for the Python tool; not used by swr)")
-                } else {
-                    String::new()
-                };
-                println!(
-                    "{:width$}  {}  {}{}",
-                    k.name,
-                    shown,
-                    paint.dim(&format!("[{source}]")),
-                    note
-                );
+            }
+            println!();
+            println!(
+                "{}",
+                paint.bold("Accepted for the Python tool's config.json, not used by swr:")
+            );
+            for (k, (v, s)) in KEYS.iter().zip(&shown) {
+                if k.used == Use::Compat {
+                    line(k.name, v, s);
+                }
             }
             Ok(crate::exit::OK)
         }
     }
+}
+
+/// Values wider than this are cut with an ellipsis: `--json` has them whole.
+const VALUE_WIDTH: usize = 48;
+
+fn short_value(value: &Value) -> String {
+    let shown = match value {
+        Value::String(s) => format!("{s:?}"),
+        v => v.to_string(),
+    };
+    if shown.chars().count() <= VALUE_WIDTH {
+        return shown;
+    }
+    let cut: String = shown.chars().take(VALUE_WIDTH - 1).collect();
+    format!("{cut}…")
 }

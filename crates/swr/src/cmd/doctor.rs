@@ -1,12 +1,13 @@
 //! `swr doctor`: the Python tool's validation script, done properly. Each check says ok, warn
 //! or fail and, when not ok, how to fix it.
 
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use swr_core::config::Config;
+use swr_core::config::{Config, LoadOptions};
 use swr_core::provider;
 use swr_core::spec::{self, SpecError};
 
@@ -41,15 +42,23 @@ fn check(name: &str, status: Status, message: impl Into<String>, fix: Option<Str
 
 pub fn run(config_file: Option<&Path>, args: &DoctorArgs) -> anyhow::Result<u8> {
     let mut checks = Vec::new();
-    let config = match crate::load_config(config_file) {
+    // Loaded here rather than with `crate::load_config`: its warnings become checks below
+    // instead of being printed on stderr as well.
+    let opts = LoadOptions::from_environment(config_file.map(Path::to_path_buf));
+    let config = match Config::load(&opts) {
         Ok(c) => c,
         Err(e) => {
             checks.push(check(
                 "config",
                 Status::Fail,
-                format!("{e:#}"),
-                Some("fix the value named above, then run `swr config show`".into()),
+                e.to_string(),
+                Some(
+                    "correct the value named above, then run `swr doctor` again; the other \
+                     checks need a valid config"
+                        .into(),
+                ),
             ));
+            checks.push(git_check());
             return report(&checks, args.json);
         }
     };
@@ -58,6 +67,7 @@ pub fn run(config_file: Option<&Path>, args: &DoctorArgs) -> anyhow::Result<u8> 
     checks.push(git_check());
     checks.extend(layout_checks(&config, args.project.as_deref()));
     checks.push(state_dir_check(&config));
+    checks.extend(state_dir_permissions(&config));
     report(&checks, args.json)
 }
 
@@ -66,7 +76,9 @@ fn report(checks: &[Check], json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(checks)?);
     } else {
         let paint = Paint::stdout();
-        let w = checks.iter().map(|c| c.check.len()).max().unwrap_or(8);
+        // Fixed, so messages line up the same on every run; a longer name (a long spec
+        // name) pushes only its own line.
+        let w = 16;
         for c in checks {
             let tag = match c.status {
                 Status::Ok => paint.green("ok  "),
@@ -180,13 +192,11 @@ fn provider_checks(config: &Config) -> Vec<Check> {
         let label = format!("provider {name}");
         match provider::which(&program, &path_env) {
             Some(path) => {
-                let version = version_of(&path);
-                out.push(check(
-                    &label,
-                    Status::Ok,
-                    format!("{} {}", path.display(), version.unwrap_or_default()),
-                    None,
-                ));
+                let message = match version_of(&path) {
+                    Some(v) => format!("{}, version {v}", path.display()),
+                    None => format!("{} (`--version` printed nothing)", path.display()),
+                };
+                out.push(check(&label, Status::Ok, message, None));
             }
             None => {
                 let status = if is_default {
@@ -246,13 +256,16 @@ fn version_of(path: &Path) -> Option<String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Some("(--version did not answer within 5 s)".into());
+                return Some("unknown: `--version` did not answer within 5 s".into());
             }
         }
     }
     let out = child.wait_with_output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().next().map(|l| format!("({})", l.trim()))
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 fn git_check() -> Check {
@@ -285,8 +298,8 @@ fn layout_checks(config: &Config, project: Option<&str>) -> Vec<Check> {
                 out.push(check(
                     "specs",
                     Status::Fail,
-                    format!("{e:#}"),
-                    Some("pass a project directory".into()),
+                    e.to_string(),
+                    Some("pass a project directory, or a project name `swr specs` lists".into()),
                 ));
                 return out;
             }
@@ -297,7 +310,7 @@ fn layout_checks(config: &Config, project: Option<&str>) -> Vec<Check> {
             };
             match spec::project_at(&cwd, &config.layout()) {
                 Ok(p) => p,
-                Err(_) => return out,
+                Err(_) => return repos_overview(config),
             }
         }
     };
@@ -326,19 +339,7 @@ fn layout_checks(config: &Config, project: Option<&str>) -> Vec<Check> {
                 ));
             }
             Ok(list) => {
-                let first = &list.warnings[0];
-                out.push(check(
-                    &label,
-                    Status::Warn,
-                    format!(
-                        "{}:{}: {} ({} warning(s) in all)",
-                        s.tasks_path.display(),
-                        first.line,
-                        first.message,
-                        list.warnings.len()
-                    ),
-                    Some("edit tasks.md at the line named".into()),
-                ));
+                out.push(tasks_warning(s, &list.warnings[0], list.warnings.len()));
             }
             Err(SpecError::NotFound { path }) => out.push(check(
                 &label,
@@ -352,9 +353,107 @@ fn layout_checks(config: &Config, project: Option<&str>) -> Vec<Check> {
     out
 }
 
+/// Outside a project: what discovery finds under `repos_root`, and the tasks files with
+/// problems (the first few; `swr specs` lists them all).
+fn repos_overview(config: &Config) -> Vec<Check> {
+    const MAX_SPECS_WARNED: usize = 5;
+    if !config.repos_root.is_dir() {
+        // The repos_root check already says so.
+        return Vec::new();
+    }
+    let projects =
+        match spec::discover_projects(&config.repos_root, &config.layout(), &config.ignore_dirs) {
+            Ok(p) => p,
+            Err(e) => {
+                return vec![check(
+                    "specs",
+                    Status::Fail,
+                    e.to_string(),
+                    Some("make repos_root readable, or set \"repos_root\"".into()),
+                )];
+            }
+        };
+    let specs: Vec<&spec::SpecRef> = projects.iter().flat_map(|p| &p.specs).collect();
+    let layout_hint = format!(
+        "{}/{}/<spec>/{}",
+        config.spec_workflow_dir_name, config.specs_subdir, config.tasks_filename
+    );
+    if projects.is_empty() {
+        return vec![check(
+            "specs",
+            Status::Warn,
+            format!("no projects under {}", config.repos_root.display()),
+            Some(format!(
+                "a project is a directory holding {layout_hint}; create one, or set \"repos_root\""
+            )),
+        )];
+    }
+    let mut out = vec![check(
+        "specs",
+        Status::Ok,
+        format!(
+            "{} project(s), {} spec(s) under {} (`swr doctor -p NAME` checks one project)",
+            projects.len(),
+            specs.len(),
+            config.repos_root.display()
+        ),
+        None,
+    )];
+    let mut warned = 0;
+    for s in &specs {
+        if let Ok(list) = s.read_tasks()
+            && let Some(first) = list.warnings.first()
+        {
+            warned += 1;
+            if warned <= MAX_SPECS_WARNED {
+                out.push(tasks_warning(s, first, list.warnings.len()));
+            }
+        }
+    }
+    if warned > MAX_SPECS_WARNED {
+        out.push(check(
+            "specs",
+            Status::Warn,
+            format!(
+                "{} more tasks files with warnings",
+                warned - MAX_SPECS_WARNED
+            ),
+            Some("`swr specs` prints every warning with its file and line".into()),
+        ));
+    }
+    out
+}
+
+fn tasks_warning(s: &spec::SpecRef, first: &spec::ParseWarning, count: usize) -> Check {
+    let more = if count > 1 {
+        format!(" (and {} more)", count - 1)
+    } else {
+        String::new()
+    };
+    check(
+        &format!("spec {}", s.name),
+        Status::Warn,
+        format!(
+            "{}:{}: {}{more}",
+            s.tasks_path.display(),
+            first.line,
+            first.message
+        ),
+        Some(format!(
+            "edit the line named; `swr specs -p {}` lists every warning",
+            s.project
+        )),
+    )
+}
+
 fn state_dir_check(config: &Config) -> Check {
     let dir = &config.cache_dir;
-    if let Err(e) = std::fs::create_dir_all(dir) {
+    // 0700 like the store creates it: the state dir holds prompts and agent pids.
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         return check(
             "state dir",
             Status::Fail,
@@ -389,5 +488,82 @@ fn state_dir_check(config: &Config) -> Check {
             format!("{}: {e}", config.store_path().display()),
             Some("move the damaged store aside; swr recreates it".into()),
         ),
+    }
+}
+
+/// The state dir decides which processes swr kills and holds the prompts: anyone else who
+/// can write there can plant a runner record or a lock. Checks the dir, its locks dir and the
+/// store for group/world write permission and a foreign owner.
+fn state_dir_permissions(config: &Config) -> Vec<Check> {
+    let me = nix::unistd::getuid().as_raw();
+    let mut writable = Vec::new();
+    let mut foreign = Vec::new();
+    for path in [
+        config.cache_dir.clone(),
+        config.lock_dir(),
+        config.store_path(),
+    ] {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.mode() & 0o022 != 0 {
+            writable.push((path.clone(), meta.mode() & 0o777));
+        }
+        if meta.uid() != me {
+            foreign.push((path, meta.uid()));
+        }
+    }
+    let mut out = Vec::new();
+    if !writable.is_empty() {
+        out.push(check(
+            "state dir",
+            Status::Warn,
+            format!(
+                "writable by other users: {}",
+                writable
+                    .iter()
+                    .map(|(p, m)| format!("{} (mode {m:o})", p.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(format!(
+                "chmod go-w {}",
+                writable
+                    .iter()
+                    .map(|(p, _)| shell_quote(&p.display().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+        ));
+    }
+    if !foreign.is_empty() {
+        out.push(check(
+            "state dir",
+            Status::Warn,
+            format!(
+                "owned by another user: {}",
+                foreign
+                    .iter()
+                    .map(|(p, uid)| format!("{} (uid {uid})", p.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(format!(
+                "chown it to yourself (uid {me}), or set \"cache_dir\" to a directory of your own"
+            )),
+        ));
+    }
+    out
+}
+
+/// Quotes a path for a shell command line when it needs it.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }

@@ -1,13 +1,16 @@
-//! `swr specs`: projects and specs with task progress, as a table or JSON.
+//! `swr specs`: projects and specs with task progress, as a table or JSON. Reads tasks.md
+//! files; never writes anything.
 
 use serde::Serialize;
 use swr_core::config::Config;
 use swr_core::spec::{self, Project, SpecError, TaskCounts};
 
-use super::{display_relative, resolve_project};
+use super::{display_home, resolve_project};
 use crate::cli::SpecsArgs;
+use crate::exit::{CONFIG, ExitError, OK};
 use crate::style::{Paint, progress_bar};
 
+/// One spec, as printed by `swr specs --json`.
 #[derive(Debug, Serialize)]
 pub struct SpecRow {
     pub project: String,
@@ -15,29 +18,45 @@ pub struct SpecRow {
     pub spec: String,
     pub path: String,
     pub tasks_path: String,
+    /// False while the spec has no tasks file yet (its counts are then all 0).
+    pub tasks_file_exists: bool,
     #[serde(flatten)]
     pub counts: TaskCounts,
-    /// `line: message` of each tasks.md problem; a missing tasks.md is one of them.
-    pub warnings: Vec<String>,
+    /// Problems found in the tasks file, each with its 1-based line when it has one.
+    pub warnings: Vec<RowWarning>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RowWarning {
+    pub line: Option<usize>,
+    pub message: String,
 }
 
 pub fn rows(projects: &[Project]) -> Vec<SpecRow> {
     let mut out = Vec::new();
     for p in projects {
         for s in &p.specs {
-            let (counts, warnings) = match s.read_tasks() {
+            let (exists, counts, warnings) = match s.read_tasks() {
                 Ok(list) => (
+                    true,
                     list.counts(),
                     list.warnings
                         .iter()
-                        .map(|w| format!("{}: {}", w.line, w.message))
+                        .map(|w| RowWarning {
+                            line: Some(w.line),
+                            message: w.message.clone(),
+                        })
                         .collect(),
                 ),
-                Err(SpecError::NotFound { .. }) => (
+                Err(SpecError::NotFound { .. }) => (false, TaskCounts::default(), Vec::new()),
+                Err(e) => (
+                    s.tasks_path.exists(),
                     TaskCounts::default(),
-                    vec![format!("no {} yet", display_name(&s.tasks_path))],
+                    vec![RowWarning {
+                        line: None,
+                        message: format!("cannot read: {e}"),
+                    }],
                 ),
-                Err(e) => (TaskCounts::default(), vec![e.to_string()]),
             };
             out.push(SpecRow {
                 project: p.name.clone(),
@@ -45,6 +64,7 @@ pub fn rows(projects: &[Project]) -> Vec<SpecRow> {
                 spec: s.name.clone(),
                 path: s.dir.display().to_string(),
                 tasks_path: s.tasks_path.display().to_string(),
+                tasks_file_exists: exists,
                 counts,
                 warnings,
             });
@@ -53,22 +73,17 @@ pub fn rows(projects: &[Project]) -> Vec<SpecRow> {
     out
 }
 
-fn display_name(p: &std::path::Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 pub fn run(config: &Config, args: &SpecsArgs) -> anyhow::Result<u8> {
     let projects = match &args.project {
         Some(p) => vec![resolve_project(config, p)?],
         None => {
             if !config.repos_root.is_dir() {
-                return Err(crate::exit::ExitError::new(
-                    crate::exit::CONFIG,
+                return Err(ExitError::new(
+                    CONFIG,
                     format!(
-                        "repos_root {} is not a directory; set \"repos_root\" in your config \
-                         (swr config path) or SWR_REPOS_ROOT, or pass --project DIR",
+                        "repos_root {} does not exist, so there are no projects to list; set \
+                         \"repos_root\" in your config file (`swr config path` prints where it \
+                         is) or SWR_REPOS_ROOT, or pass --project DIR",
                         config.repos_root.display()
                     ),
                 )
@@ -78,26 +93,79 @@ pub fn run(config: &Config, args: &SpecsArgs) -> anyhow::Result<u8> {
         }
     };
     let mut rows = rows(&projects);
+    let summary = Summary::of(&projects, &rows);
     if args.unfinished {
         rows.retain(|r| r.counts.remaining() > 0);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(crate::exit::OK);
+        return Ok(OK);
     }
-    print_table(config, &rows);
-    Ok(crate::exit::OK)
+    let shown: Vec<&Project> = if args.unfinished {
+        projects
+            .iter()
+            .filter(|p| {
+                rows.iter()
+                    .any(|r| r.project_path == p.path.display().to_string())
+            })
+            .collect()
+    } else {
+        projects.iter().collect()
+    };
+    print_table(config, &shown, &rows, &summary, args.unfinished);
+    print_warnings(&rows);
+    Ok(OK)
 }
 
-fn print_table(config: &Config, rows: &[SpecRow]) {
+struct Summary {
+    projects: usize,
+    specs: usize,
+    done: usize,
+    left: usize,
+    warnings: usize,
+}
+
+impl Summary {
+    fn of(projects: &[Project], rows: &[SpecRow]) -> Summary {
+        Summary {
+            projects: projects.len(),
+            specs: rows.len(),
+            done: rows.iter().filter(|r| r.counts.is_complete()).count(),
+            left: rows.iter().filter(|r| r.counts.remaining() > 0).count(),
+            warnings: rows.iter().map(|r| r.warnings.len()).sum(),
+        }
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn print_table(
+    config: &Config,
+    projects: &[&Project],
+    rows: &[SpecRow],
+    summary: &Summary,
+    unfinished: bool,
+) {
     let paint = Paint::stdout();
-    if rows.is_empty() {
+    let layout_hint = format!(
+        "{}/{}/<spec>/{}",
+        config.spec_workflow_dir_name, config.specs_subdir, config.tasks_filename
+    );
+    if summary.projects == 0 {
         println!(
-            "No specs found under {}. A project is a directory holding {}/{}/<spec>/{}.",
-            config.repos_root.display(),
-            config.spec_workflow_dir_name,
-            config.specs_subdir,
-            config.tasks_filename
+            "No projects under {}: a project is a directory holding {layout_hint}.",
+            display_home(&config.repos_root)
+        );
+        println!("Create one there, set \"repos_root\" in your config, or pass --project DIR.");
+        return;
+    }
+    if unfinished && rows.is_empty() {
+        println!(
+            "Nothing left to do: {} in {}, every task done.",
+            plural(summary.specs, "spec", "specs"),
+            plural(summary.projects, "project", "projects"),
         );
         return;
     }
@@ -105,51 +173,126 @@ fn print_table(config: &Config, rows: &[SpecRow]) {
         .iter()
         .map(|r| r.spec.chars().count())
         .max()
-        .unwrap_or(4)
-        .max(4);
-    let mut current = None;
-    for r in rows {
-        if current != Some(&r.project_path) {
-            current = Some(&r.project_path);
-            let where_ =
-                display_relative(std::path::Path::new(&r.project_path), &config.repos_root);
-            println!("{}  {}", paint.bold(&r.project), paint.dim(&where_));
+        .unwrap_or(0);
+    let done_w = rows
+        .iter()
+        .map(|r| r.counts.done.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let total_w = rows
+        .iter()
+        .map(|r| r.counts.total.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for (i, p) in projects.iter().enumerate() {
+        if i > 0 {
+            println!();
         }
-        let c = r.counts;
-        let bar = progress_bar(c.done, c.in_progress, c.total, 20);
-        let bar = if c.is_complete() {
-            paint.green(&bar)
-        } else {
-            paint.cyan(&bar)
-        };
-        let mut detail = format!(
-            "{:>3}/{:<3} done {} · in progress {} · pending {}",
-            c.done, c.total, c.done, c.in_progress, c.pending
+        println!(
+            "{}  {}",
+            paint.bold(&p.name),
+            paint.dim(&display_home(&p.path))
         );
-        if c.blocked > 0 {
-            detail.push_str(&paint.red(&format!(" · blocked {}", c.blocked)));
+        let path = p.path.display().to_string();
+        let mine: Vec<&SpecRow> = rows.iter().filter(|r| r.project_path == path).collect();
+        if mine.is_empty() {
+            println!(
+                "  {}",
+                paint.yellow(&format!(
+                    "no specs yet: create {}",
+                    display_home(
+                        &config
+                            .specs_dir(&p.path)
+                            .join("<spec>")
+                            .join(&config.tasks_filename)
+                    )
+                ))
+            );
         }
-        let warn = if r.warnings.is_empty() {
-            String::new()
-        } else {
-            paint.yellow(&format!(
-                "  ({} warning{})",
-                r.warnings.len(),
-                if r.warnings.len() == 1 { "" } else { "s" }
-            ))
-        };
-        println!("  {:name_w$}  {bar}  {detail}{warn}", r.spec);
+        for r in mine {
+            let c = r.counts;
+            let bar = progress_bar(c.done, c.in_progress, c.total, 20);
+            let bar = if c.is_complete() {
+                paint.green(&bar)
+            } else {
+                paint.cyan(&bar)
+            };
+            let frac = format!("{:>done_w$}/{:<total_w$}", c.done, c.total);
+            let pct = match (c.done * 100).checked_div(c.total) {
+                Some(p) => format!("{p:>3}%"),
+                None => "    ".to_string(),
+            };
+            let mut detail = Vec::new();
+            if !r.tasks_file_exists {
+                detail.push(paint.yellow(&format!("no {} yet", config.tasks_filename)));
+            } else if c.total == 0 {
+                detail.push(paint.yellow(&format!("no tasks in {}", config.tasks_filename)));
+            } else if c.is_complete() {
+                detail.push(paint.green("done"));
+            } else {
+                if c.in_progress > 0 {
+                    detail.push(paint.yellow(&format!("{} in progress", c.in_progress)));
+                }
+                if c.pending > 0 {
+                    detail.push(format!("{} pending", c.pending));
+                }
+                if c.blocked > 0 {
+                    detail.push(paint.red(&format!("{} blocked", c.blocked)));
+                }
+            }
+            if !r.warnings.is_empty() {
+                detail.push(paint.yellow(&plural(r.warnings.len(), "warning", "warnings")));
+            }
+            println!(
+                "  {:name_w$}  {bar}  {frac} {pct}  {}",
+                r.spec,
+                detail.join(" · ")
+            );
+        }
     }
-    let warned: Vec<&SpecRow> = rows.iter().filter(|r| !r.warnings.is_empty()).collect();
-    for r in warned {
-        for w in r.warnings.iter().take(5) {
-            eprintln!("swr: warning: {}:{}", r.tasks_path, w);
+    println!();
+    let mut line = plural(summary.projects, "project", "projects");
+    if summary.specs == 0 {
+        line.push_str(", no specs yet");
+    } else {
+        line.push_str(&format!(
+            ", {}: {} done, {} with work left",
+            plural(summary.specs, "spec", "specs"),
+            summary.done,
+            summary.left
+        ));
+        let empty = summary.specs - summary.done - summary.left;
+        if empty > 0 {
+            line.push_str(&format!(", {empty} without tasks"));
         }
-        if r.warnings.len() > 5 {
+    }
+    if unfinished && summary.done + (summary.specs - summary.done - summary.left) > 0 {
+        line.push_str(" (the others hidden by --unfinished)");
+    }
+    if summary.warnings > 0 {
+        line.push_str(&format!(
+            "; {} in tasks files, on stderr",
+            plural(summary.warnings, "warning", "warnings")
+        ));
+    }
+    println!("{}", paint.dim(&format!("{line}.")));
+}
+
+/// tasks.md problems as `file:line: message`, the form editors and terminals jump to.
+fn print_warnings(rows: &[SpecRow]) {
+    const MAX_PER_FILE: usize = 5;
+    for r in rows {
+        for w in r.warnings.iter().take(MAX_PER_FILE) {
+            match w.line {
+                Some(line) => eprintln!("swr: warning: {}:{line}: {}", r.tasks_path, w.message),
+                None => eprintln!("swr: warning: {}: {}", r.tasks_path, w.message),
+            }
+        }
+        if r.warnings.len() > MAX_PER_FILE {
             eprintln!(
-                "swr: warning: {}: … and {} more",
+                "swr: warning: {}: {} more (all of them: swr specs --json)",
                 r.tasks_path,
-                r.warnings.len() - 5
+                r.warnings.len() - MAX_PER_FILE
             );
         }
     }
