@@ -66,6 +66,7 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::style::color_stderr())
         .with_target(false)
         .init();
 }

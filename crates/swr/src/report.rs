@@ -44,7 +44,7 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(mode: Mode) -> Reporter {
         let paint = Paint {
-            on: mode == Mode::Bar && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            on: mode == Mode::Bar && crate::style::color_stderr(),
         };
         let bar = (mode == Mode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());

@@ -8,6 +8,11 @@ pub fn color_stdout() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
+/// Whether to print ANSI colours on stderr (diagnostics, progress).
+pub fn color_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Paint {
     pub on: bool,

@@ -168,6 +168,10 @@ pub async fn run(
         git: git::is_repo(&opts.project),
         counts: first.counts(),
         iterations: 0,
+        last_exit: None,
+        checks_time: Duration::ZERO,
+        cost_total: 0.0,
+        deferred: None,
     };
     let end = run.drive().await;
     let end = match end {
@@ -237,6 +241,13 @@ struct Run<'a, 'e> {
     git: bool,
     counts: TaskCounts,
     iterations: u32,
+    /// When the last agent's exit was seen, and the time spent since in git and tasks.md
+    /// checks: the runner's own overhead between agents is measured from these.
+    last_exit: Option<Instant>,
+    checks_time: Duration,
+    cost_total: f64,
+    /// A runner update waiting to be written with the next one.
+    deferred: Option<RunnerUpdate>,
 }
 
 /// One attempt's result, before progress is judged.
@@ -255,12 +266,26 @@ impl Run<'_, '_> {
         *self.stop.borrow() > 0
     }
 
-    fn read_tasks(&self) -> Result<TaskList, RunError> {
-        Ok(spec::read_tasks(&self.tasks_path)?)
+    fn read_tasks(&mut self) -> Result<TaskList, RunError> {
+        let t = Instant::now();
+        let list = spec::read_tasks(&self.tasks_path);
+        self.checks_time += t.elapsed();
+        Ok(list?)
     }
 
-    fn update(&self, patch: RunnerUpdate) -> Result<(), RunError> {
-        self.store.update_runner(&self.runner_id, &patch)?;
+    fn update(&mut self, patch: RunnerUpdate) -> Result<(), RunError> {
+        match self.deferred.take() {
+            Some(first) => {
+                let id = &self.runner_id;
+                self.store.transaction(|tx| {
+                    tx.update_runner(id, &first)?;
+                    tx.update_runner(id, &patch)
+                })?;
+            }
+            None => {
+                self.store.update_runner(&self.runner_id, &patch)?;
+            }
+        }
         Ok(())
     }
 
@@ -272,11 +297,13 @@ impl Run<'_, '_> {
         let started = Instant::now();
         let mut streaks = Streaks::default();
         let mut iteration = 0u32;
+        // tasks.md and HEAD as the last iteration left them: read once per iteration.
+        let mut list = self.read_tasks()?;
+        let mut head_before = self.head();
         loop {
             if self.stopped() {
                 return Ok(RunEnd::Stopped);
             }
-            let list = self.read_tasks()?;
             let counts = list.counts();
             self.counts = counts;
             if counts.total == 0 {
@@ -312,7 +339,6 @@ impl Run<'_, '_> {
             }
             iteration += 1;
             self.iterations = iteration;
-            let head_before = self.head();
             let next = list.next_task();
             (self.emit)(&RunnerEvent::IterationStarted {
                 iteration,
@@ -337,7 +363,8 @@ impl Run<'_, '_> {
                 continue;
             };
 
-            let after = self.read_tasks()?.counts();
+            list = self.read_tasks()?;
+            let after = list.counts();
             self.counts = after;
             let ticked = after.done.saturating_sub(counts.done);
             let head_after = self.head();
@@ -349,7 +376,9 @@ impl Run<'_, '_> {
                 Outcome::Success
             };
             self.finish_attempt(&result, outcome, None)?;
-            self.update(RunnerUpdate {
+            // Written with the next transition, not on its own: one transaction fewer
+            // between agents.
+            self.deferred = Some(RunnerUpdate {
                 tasks: Some(after),
                 last_outcome: Some(Some(outcome)),
                 last_commit: if committed {
@@ -359,7 +388,8 @@ impl Run<'_, '_> {
                 },
                 agent: Some(None),
                 ..Default::default()
-            })?;
+            });
+            head_before = head_after;
             (self.emit)(&RunnerEvent::IterationFinished {
                 iteration,
                 tasks: after,
@@ -533,12 +563,14 @@ impl Run<'_, '_> {
         }
     }
 
-    fn head(&self) -> Option<String> {
-        if self.git {
-            git::head(&self.opts.project)
-        } else {
-            None
+    fn head(&mut self) -> Option<String> {
+        if !self.git {
+            return None;
         }
+        let t = Instant::now();
+        let head = git::head(&self.opts.project);
+        self.checks_time += t.elapsed();
+        head
     }
 
     fn prepare_project(&mut self) -> Result<(), RunError> {
@@ -616,26 +648,37 @@ impl Run<'_, '_> {
         })
     }
 
+    fn attempt_end(r: &AttemptResult, outcome: Outcome) -> AttemptEnd {
+        AttemptEnd {
+            ended_at: r.report.ended_at,
+            exit_code: r.report.raw_code,
+            signal: r.report.raw_signal.map(supervise::signal_name),
+            outcome,
+            error: r.classified.error.clone(),
+            session_id: r.signals.session_id.clone(),
+            cost_usd: r.signals.result.as_ref().and_then(|x| x.cost_usd),
+        }
+    }
+
+    /// Closes an attempt recorded at its exit: its final outcome (a clean exit becomes
+    /// `no_progress` once progress is judged), the delay before the next one, the log footer.
     fn finish_attempt(
         &mut self,
         r: &AttemptResult,
         outcome: Outcome,
         delay_ms: Option<u64>,
     ) -> Result<(), RunError> {
-        self.store.finish_attempt(
-            r.attempt_id,
-            &AttemptEnd {
-                ended_at: r.report.ended_at,
-                exit_code: r.report.raw_code,
-                signal: r.report.raw_signal.map(supervise::signal_name),
-                outcome,
-                error: r.classified.error.clone(),
-                session_id: r.signals.session_id.clone(),
-                cost_usd: r.signals.result.as_ref().and_then(|x| x.cost_usd),
-            },
-        )?;
-        if let Some(ms) = delay_ms {
-            self.store.set_attempt_delay(r.attempt_id, ms)?;
+        if outcome != r.classified.outcome || delay_ms.is_some() {
+            let end = Self::attempt_end(r, outcome);
+            self.store.transaction(|tx| {
+                if outcome != r.classified.outcome {
+                    tx.finish_attempt(r.attempt_id, &end)?;
+                }
+                if let Some(ms) = delay_ms {
+                    tx.set_attempt_delay(r.attempt_id, ms)?;
+                }
+                Ok(())
+            })?;
         }
         let mut summary = format!(
             "outcome: {outcome}; {}; duration {:.3}s",
@@ -699,22 +742,22 @@ impl Run<'_, '_> {
             started_at,
         )
         .map_err(io_err(&log_path))?;
-        let attempt_id = self.store.start_attempt(&NewAttempt {
-            runner_id: self.runner_id.clone(),
-            iteration,
-            attempt,
-            started_at,
-            log_path: log_path.clone(),
-        })?;
         let sopts = SuperviseOptions {
             idle_timeout: self.config.activity_timeout,
             wall_timeout: self.config.iteration_timeout,
             stop_grace: self.config.stop_grace,
             ..SuperviseOptions::default()
         };
-        // Recorded before the agent exists, so a crash of swr right after the spawn still
-        // leaves the marker its processes can be found by.
-        self.update(RunnerUpdate {
+        // The marker is recorded before the agent exists, so a crash of swr right after the
+        // spawn still leaves what its processes can be found by.
+        let new_attempt = NewAttempt {
+            runner_id: self.runner_id.clone(),
+            iteration,
+            attempt,
+            started_at,
+            log_path: log_path.clone(),
+        };
+        let patch = RunnerUpdate {
             log_path: Some(Some(log_path.clone())),
             agent: Some(Some(AgentProcess {
                 pid: 0,
@@ -723,6 +766,16 @@ impl Run<'_, '_> {
                 marker: Some(sopts.marker.clone()),
             })),
             ..Default::default()
+        };
+        let deferred = self.deferred.take();
+        let id = &self.runner_id;
+        let attempt_id = self.store.transaction(|tx| {
+            if let Some(d) = &deferred {
+                tx.update_runner(id, d)?;
+            }
+            let attempt_id = tx.start_attempt(&new_attempt)?;
+            tx.update_runner(id, &patch)?;
+            Ok(attempt_id)
         })?;
 
         let spawned = supervise::spawn(&cmd, &sopts, Some(log)).await;
@@ -730,6 +783,14 @@ impl Run<'_, '_> {
         let report = match spawned {
             Err(e) => failed_spawn_report(e, started_at),
             Ok(running) => {
+                if let Some(prev) = self.last_exit.take() {
+                    tracing::debug!(
+                        target: "swr::timing",
+                        exit_to_next_spawn_us = prev.elapsed().as_micros() as u64,
+                        git_and_tasks_us = std::mem::take(&mut self.checks_time).as_micros() as u64,
+                        "agent started"
+                    );
+                }
                 self.update(RunnerUpdate {
                     agent: Some(Some(AgentProcess {
                         pid: running.pid,
@@ -781,6 +842,7 @@ impl Run<'_, '_> {
                 report
             }
         };
+        let exit_seen = Instant::now().checked_sub(report.after_exit);
         let tail: Vec<String> = report.tail.iter().map(|(_, l)| l.clone()).collect();
         let classified = classify::classify(
             self.def.kind,
@@ -789,13 +851,9 @@ impl Run<'_, '_> {
             &tail,
             Timestamp::now(),
         );
-        if let Some(cost) = signals.result.as_ref().and_then(|r| r.cost_usd) {
-            self.update(RunnerUpdate {
-                cost_usd: Some(Some(cost)),
-                ..Default::default()
-            })?;
-        }
-        Ok(AttemptResult {
+        // Recorded at once, before progress is judged: a crash of swr from here on still
+        // leaves the attempt's end in the store.
+        let result = AttemptResult {
             attempt_id,
             iteration,
             attempt,
@@ -803,7 +861,28 @@ impl Run<'_, '_> {
             report,
             signals,
             log_path,
-        })
+        };
+        self.store.finish_attempt(
+            attempt_id,
+            &Self::attempt_end(&result, result.classified.outcome),
+        )?;
+        if let Some(seen) = exit_seen {
+            self.last_exit = Some(seen);
+            tracing::debug!(
+                target: "swr::timing",
+                exit_to_recorded_us = seen.elapsed().as_micros() as u64,
+                "attempt recorded"
+            );
+        }
+        if let Some(cost) = result.signals.result.as_ref().and_then(|r| r.cost_usd) {
+            // Each attempt is its own session: the runner's cost is their sum.
+            self.cost_total += cost;
+            self.update(RunnerUpdate {
+                cost_usd: Some(Some(self.cost_total)),
+                ..Default::default()
+            })?;
+        }
+        Ok(result)
     }
 
     fn command(&self, iteration: u32, attempt: u32, prompt: &str) -> supervise::CommandSpec {
