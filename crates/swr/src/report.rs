@@ -39,6 +39,8 @@ pub struct Reporter {
     iteration: u32,
     attempt: u32,
     spec: String,
+    /// What the bar counts down to: a retry or the end of a rate-limit wait.
+    countdown: Option<(jiff::Timestamp, String)>,
 }
 
 impl Reporter {
@@ -65,7 +67,21 @@ impl Reporter {
             iteration: 0,
             attempt: 0,
             spec: String::new(),
+            countdown: None,
         }
+    }
+
+    /// Refreshes the countdown on the bar; called a few times a second while a run is live.
+    pub fn tick(&self) {
+        let (Some(bar), Some((at, label))) = (&self.bar, &self.countdown) else {
+            return;
+        };
+        let left = (at.as_millisecond() - jiff::Timestamp::now().as_millisecond()).max(0);
+        bar.set_message(format!(
+            "{} · {label} in {}",
+            self.status(),
+            human_secs(left as u64 / 1000)
+        ));
     }
 
     /// A line above the bar (or on stderr).
@@ -153,6 +169,7 @@ impl Reporter {
                 ..
             } => {
                 self.attempt = *attempt;
+                self.countdown = None;
                 if let Some(bar) = &self.bar {
                     bar.set_message(self.status());
                 }
@@ -195,18 +212,16 @@ impl Reporter {
                 retry,
                 max_retries,
                 delay_ms,
-                ..
+                at,
             } => {
                 let secs = *delay_ms as f64 / 1000.0;
                 self.line(&format!(
                     "  {} in {secs:.1}s (Retry: {retry}/{max_retries})",
                     p.yellow("retrying")
                 ));
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!(
-                        "{} · Retry: {retry}/{max_retries} in {secs:.0}s",
-                        self.status()
-                    ));
+                if let Ok(at) = at.parse::<jiff::Timestamp>() {
+                    self.countdown = Some((at, format!("Retry: {retry}/{max_retries}")));
+                    self.tick();
                 }
             }
             RunnerEvent::Waiting { until, reason } => {
@@ -215,8 +230,9 @@ impl Reporter {
                     p.yellow("waiting for a rate limit"),
                     first_line(reason)
                 ));
-                if let Some(bar) = &self.bar {
-                    bar.set_message(format!("waiting until {until}"));
+                if let Ok(at) = until.parse::<jiff::Timestamp>() {
+                    self.countdown = Some((at, "rate limit ends".to_string()));
+                    self.tick();
                 }
             }
             RunnerEvent::IterationFinished {
@@ -266,6 +282,14 @@ impl Reporter {
                 eprintln!("{text}");
             }
         }
+    }
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 

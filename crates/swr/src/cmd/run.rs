@@ -85,9 +85,28 @@ pub async fn run_one(
     stop: watch::Receiver<StopLevel>,
     mode: Mode,
 ) -> anyhow::Result<u8> {
-    let mut reporter = Reporter::new(mode);
-    let mut sink = |ev: &swr_core::event::RunnerEvent| reporter.handle(ev);
-    match runner::run(config, opts, stop, &mut sink).await {
+    let reporter = std::sync::Arc::new(std::sync::Mutex::new(Reporter::new(mode)));
+    let ticker = (mode == Mode::Bar).then(|| {
+        let r = reporter.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                if let Ok(r) = r.lock() {
+                    r.tick();
+                }
+            }
+        })
+    });
+    let mut sink = |ev: &swr_core::event::RunnerEvent| {
+        if let Ok(mut r) = reporter.lock() {
+            r.handle(ev);
+        }
+    };
+    let result = runner::run(config, opts, stop, &mut sink).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    match result {
         Ok(end) => Ok(exit_code(&end)),
         Err(RunError::Locked(e @ LockError::Held { .. })) => Err(ExitError::new(
             exit::TEMPFAIL,

@@ -94,7 +94,7 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
         }
         "crash" => {
             text(&mut out, &session, "about to crash");
-            eprintln!("Error: simulated crash (segment of the plan {})", n + 1);
+            eprintln!("Error: simulated crash (step {} of the plan)", n + 1);
             Ok(1)
         }
         "signal" => {
