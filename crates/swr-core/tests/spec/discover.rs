@@ -51,7 +51,11 @@ fn finds_nested_projects_and_skips_ignored_and_hidden() {
     let alpha = &projects[1];
     assert_eq!(alpha.name, "alpha");
     assert_eq!(
-        alpha.specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        alpha
+            .specs
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
         ["beta", "zeta"],
         "specs sorted by name; files and hidden dirs are not specs"
     );

@@ -28,7 +28,10 @@ fn crlf_file_stays_crlf_and_only_the_mark_changes() {
     assert_eq!(diff.len(), 1);
     assert_eq!(after[diff[0]], b'x');
     assert_eq!(
-        String::from_utf8(after.clone()).unwrap().matches("\r\n").count(),
+        String::from_utf8(after.clone())
+            .unwrap()
+            .matches("\r\n")
+            .count(),
         before.matches("\r\n").count()
     );
     assert!(after.starts_with("\u{feff}".as_bytes()), "BOM kept");
@@ -61,7 +64,10 @@ fn each_status_writes_its_mark() {
     let path = dir.path().join("tasks.md");
     fs::write(&path, "* [ ] 3\\. Escaped\r- [X] 4. Upper\r").unwrap();
     for (status, expected) in [
-        (TaskStatus::InProgress, "* [-] 3\\. Escaped\r- [X] 4. Upper\r"),
+        (
+            TaskStatus::InProgress,
+            "* [-] 3\\. Escaped\r- [X] 4. Upper\r",
+        ),
         (TaskStatus::Blocked, "* [~] 3\\. Escaped\r- [X] 4. Upper\r"),
         (TaskStatus::Done, "* [x] 3\\. Escaped\r- [X] 4. Upper\r"),
         (TaskStatus::Pending, "* [ ] 3\\. Escaped\r- [X] 4. Upper\r"),
@@ -94,7 +100,11 @@ fn heading_tasks_rewrite_or_insert_the_status_line() {
     let list = parse(&fs::read_to_string(&path).unwrap());
     assert_eq!(
         list.tasks.iter().map(|t| t.status).collect::<Vec<_>>(),
-        [TaskStatus::InProgress, TaskStatus::Blocked, TaskStatus::Done]
+        [
+            TaskStatus::InProgress,
+            TaskStatus::Blocked,
+            TaskStatus::Done
+        ]
     );
 }
 
@@ -128,7 +138,12 @@ fn writes_through_a_symlink_and_keeps_the_mode() {
     let link = dir.path().join("tasks.md");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     set_task_status(&link, "1", TaskStatus::Done).unwrap();
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(fs::read_to_string(&real).unwrap(), "- [x] 1. A\n");
     assert_eq!(
         fs::metadata(&real).unwrap().permissions().mode() & 0o777,

@@ -45,7 +45,11 @@ fn mcp_format_with_metadata() {
     assert!(prompt.ends_with("compile without errors"));
 
     let t2 = &list.tasks[1];
-    assert_eq!(t2.files, ["src/models/FeatureModel.ts"], "(new) note dropped");
+    assert_eq!(
+        t2.files,
+        ["src/models/FeatureModel.ts"],
+        "(new) note dropped"
+    );
     assert_eq!(t2.requirements.as_deref(), Some("2.1, 2.2"));
     assert_eq!(
         t2.prompt.as_deref(),
@@ -60,7 +64,10 @@ fn mcp_format_with_metadata() {
     assert_eq!(t2.criteria[1].line, 21);
 
     let t31 = &list.tasks[3];
-    assert_eq!(t31.files, ["src/models/FeatureModel.ts", "src/models/rules.ts"]);
+    assert_eq!(
+        t31.files,
+        ["src/models/FeatureModel.ts", "src/models/rules.ts"]
+    );
     let t32 = &list.tasks[4];
     assert_eq!(
         t32.blocked_reason.as_deref(),
@@ -97,7 +104,11 @@ fn python_heading_format_inside_tasks_section() {
     let t1 = &list.tasks[0];
     assert_eq!(t1.title, "Add rotation config");
     assert_eq!(t1.files, ["src/config.rs", "src/rotate.rs"]);
-    assert_eq!(t1.criteria.len(), 2, "checkboxes under a heading task are its criteria");
+    assert_eq!(
+        t1.criteria.len(),
+        2,
+        "checkboxes under a heading task are its criteria"
+    );
     assert_eq!(list.tasks[1].requirements.as_deref(), Some("R2"));
     assert_eq!(
         list.tasks[2].blocked_reason.as_deref(),
@@ -137,7 +148,10 @@ fn heading_status_words() {
     assert_eq!(list.tasks[0].status, TaskStatus::Pending);
     assert_eq!(
         messages(&list),
-        [(2, "unknown status `someday` for task 1; read as pending".to_string())]
+        [(
+            2,
+            "unknown status `someday` for task 1; read as pending".to_string()
+        )]
     );
     // Not heading tasks: no digit in the id, or no colon.
     assert!(parse("### Task List: things\n### Tasks\n").tasks.is_empty());
@@ -167,7 +181,10 @@ fn tasks_section_rule() {
     // Case-insensitive, and several sections add up.
     let list = parse("## tasks\n- [ ] a\n## Other\n- [ ] b\n## TASKS (part 2)\n- [ ] c\n");
     assert_eq!(
-        list.tasks.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        list.tasks
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect::<Vec<_>>(),
         ["a", "c"]
     );
     // `## Tasksmith` is not a Tasks heading: the whole file counts.
@@ -182,7 +199,10 @@ fn tasks_section_rule() {
 fn mixed_fixture_section_fences_criteria() {
     let list = parse(&fixture("mixed_section.md"));
     assert_eq!(
-        list.tasks.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        list.tasks
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect::<Vec<_>>(),
         [
             "Parse the CSV header",
             "Map columns to fields",
@@ -288,7 +308,10 @@ fn id_forms() {
     let list = parse(text);
     assert_eq!(ids(&list), ["1", "2", "3", "3.1", "3.1.2", "3.2", "4", "8"]);
     assert_eq!(
-        list.tasks.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        list.tasks
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect::<Vec<_>>(),
         [
             "Dot",
             "Escaped dot",
@@ -328,7 +351,8 @@ fn line_endings_bom_tabs_agree() {
 
 #[test]
 fn tabs_mean_nesting() {
-    let list = parse("- [ ] 1. Parent\n\t- [ ] criterion\n\t- [ ] 1.1 Child\n\t\t- [x] child crit\n");
+    let list =
+        parse("- [ ] 1. Parent\n\t- [ ] criterion\n\t- [ ] 1.1 Child\n\t\t- [x] child crit\n");
     assert_eq!(ids(&list), ["1", "1.1"]);
     assert_eq!(list.tasks[0].criteria.len(), 1);
     assert_eq!(list.tasks[1].criteria.len(), 1);
@@ -346,7 +370,11 @@ fn star_bullets_and_deep_indent() {
     assert_eq!(ids(&list), ["1", "1.1", "2"]);
     assert_eq!(
         statuses(&list),
-        [TaskStatus::Pending, TaskStatus::Done, TaskStatus::InProgress]
+        [
+            TaskStatus::Pending,
+            TaskStatus::Done,
+            TaskStatus::InProgress
+        ]
     );
     assert_eq!(list.tasks[1].criteria.len(), 1);
 }
@@ -391,7 +419,10 @@ _Requirements: 9.9_
     assert_eq!(
         messages(&list),
         [
-            (1, "`_Requirements:` line outside any task; ignored".to_string()),
+            (
+                1,
+                "`_Requirements:` line outside any task; ignored".to_string()
+            ),
             (
                 2,
                 "unknown checkbox mark `[?]` (expected ` `, `-`, `x`, `X` or `~`); line ignored"
@@ -440,7 +471,9 @@ fn next_task_prefers_in_progress_then_pending() {
 
 #[test]
 fn progress_summary_lists_unfinished_tasks() {
-    let list = parse("- [x] 1. Done one\n- [-] 2.1 Doing\n- [ ] 3. Todo\n- [~] 4. Stuck\n  - _Blocked: no key_\n");
+    let list = parse(
+        "- [x] 1. Done one\n- [-] 2.1 Doing\n- [ ] 3. Todo\n- [~] 4. Stuck\n  - _Blocked: no key_\n",
+    );
     assert_eq!(
         list.progress_summary(),
         "1/4 tasks done, 1 in progress, 1 pending, 1 blocked\n\

@@ -6,9 +6,7 @@ fn check(text: &str, list: &TaskList) {
     assert_eq!(c.total, c.done + c.in_progress + c.pending + c.blocked);
     assert_eq!(c.total, list.tasks.len());
     // Line numbers point inside the text (a lone trailing terminator adds no line).
-    let max_line = text.split_terminator(['\n']).count().max(1)
-        + text.matches('\r').count()
-        + 1;
+    let max_line = text.split_terminator(['\n']).count().max(1) + text.matches('\r').count() + 1;
     for t in &list.tasks {
         assert!(t.line >= 1 && t.line <= max_line, "task line {}", t.line);
         assert!(!t.id.is_empty());
