@@ -270,9 +270,16 @@ impl Walk<'_> {
         use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, openat, statat};
         use std::os::unix::ffi::OsStrExt;
 
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let opened = match &item.at {
-            Some((parent, name)) => openat(parent, name.as_c_str(), flags, Mode::empty()),
+            // readdir said "directory", so NOFOLLOW only guards against a swap since then.
+            Some((parent, name)) => openat(
+                parent,
+                name.as_c_str(),
+                flags | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ),
+            // By path: the root may itself be a symlink (`~/repos -> /data/repos`).
             None => openat(rustix::fs::CWD, item.path.as_path(), flags, Mode::empty()),
         };
         let fd = match opened {
