@@ -45,6 +45,11 @@ pub(crate) fn parse_with_sites(text: &str) -> Parsed {
     let sections = tasks_sections(text, body_start, has_cr);
 
     let mut b = Builder::new(text);
+    // Every task line holds a `[`: reserving up front avoids re-copying a large Vec<Task>
+    // (and glibc's costly frees of the old buffers) on big files.
+    let estimate = text.bytes().filter(|&c| c == b'[').count();
+    b.tasks.reserve(estimate.min(text.len() / 8));
+    b.sites.reserve(estimate.min(text.len() / 8));
     let mut fence: Option<Fence> = None;
     let mut section_idx = 0;
     for (idx, line) in Lines::new(text, body_start, has_cr).enumerate() {
