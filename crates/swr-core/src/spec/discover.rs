@@ -1,9 +1,17 @@
 //! Discovery of projects and specs. A parallel directory walk over `repos_root` that reads
-//! each directory once, never stats regular files, never follows symlinked directories and
+//! each directory once (on Linux with `openat` relative to the parent and raw `getdents64`),
+//! never stats regular files, never follows symlinked directories and
 //! never descends into hidden or ignored directories. Unreadable directories are skipped.
 
+#[cfg(target_os = "linux")]
+use std::ffi::CString;
 use std::fs;
+#[cfg(target_os = "linux")]
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -146,6 +154,7 @@ pub fn discover_projects(
             done: false,
         }),
         wake: Condvar::new(),
+        waiting: AtomicUsize::new(0),
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -162,11 +171,30 @@ pub fn discover_projects(
     Ok(projects)
 }
 
+/// Directories waiting to be read by any worker.
 struct Queue {
     dirs: Vec<PathBuf>,
-    /// Directories being read right now: their children are not queued yet.
+    /// Workers holding directories of their own: until they finish, more may come.
     active: usize,
     done: bool,
+}
+
+/// A directory to read. On Linux a child is opened relative to its parent's open fd, which
+/// saves the kernel a full path lookup per directory.
+struct Item {
+    path: PathBuf,
+    #[cfg(target_os = "linux")]
+    at: Option<(Arc<OwnedFd>, CString)>,
+}
+
+impl Item {
+    fn shared(path: PathBuf) -> Item {
+        Item {
+            path,
+            #[cfg(target_os = "linux")]
+            at: None,
+        }
+    }
 }
 
 struct Walk<'a> {
@@ -175,26 +203,38 @@ struct Walk<'a> {
     ignore: Vec<&'a [u8]>,
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Workers waiting for work: a busy worker shares part of its own stack when non-zero.
+    waiting: AtomicUsize,
 }
+
+/// Buffer for one `getdents64` call; 32 KiB holds ~1000 entries.
+#[cfg(target_os = "linux")]
+const DIRENT_BUF: usize = 32 * 1024;
 
 impl Walk<'_> {
     fn worker(&self) -> Vec<Project> {
         let mut found = Vec::new();
-        let mut children = Vec::new();
-        // A worker keeps one child for itself (depth first, no lock) and shares the rest.
-        let mut next: Option<PathBuf> = None;
+        // Depth-first on a private stack; no lock is taken while a worker has work.
+        let mut local: Vec<Item> = Vec::new();
+        let mut was_active = false;
+        #[cfg(target_os = "linux")]
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); DIRENT_BUF];
         loop {
-            let dir = match next.take() {
-                Some(d) => d,
-                None => match self.take() {
-                    Some(d) => d,
+            let item = match local.pop() {
+                Some(item) => item,
+                None => match self.take(&mut was_active) {
+                    Some(path) => Item::shared(path),
                     None => return found,
                 },
             };
-            if self.scan(&dir, &mut children) {
-                let specs_dir = self.layout.specs_dir(&dir);
+            #[cfg(target_os = "linux")]
+            let has_swd = self.scan_linux(&item, &mut local, &mut buf);
+            #[cfg(not(target_os = "linux"))]
+            let has_swd = self.scan_std(&item, &mut local);
+            if has_swd {
+                let specs_dir = self.layout.specs_dir(&item.path);
                 if specs_dir.is_dir() {
-                    match load_project(&dir, &specs_dir, self.layout) {
+                    match load_project(&item.path, &specs_dir, self.layout) {
                         Ok(p) => found.push(p),
                         Err(e) => {
                             tracing::debug!(path = %specs_dir.display(), error = %e, "skipping unreadable specs dir")
@@ -202,22 +242,93 @@ impl Walk<'_> {
                     }
                 }
             }
-            next = children.pop();
-            if next.is_none() {
-                self.finish_one();
-            } else if !children.is_empty() {
-                self.share(&mut children);
+            if local.len() > 1 && self.waiting.load(Ordering::Relaxed) > 0 {
+                // Give away the oldest half: the shallowest dirs, likely the biggest subtrees.
+                let n = local.len() / 2;
+                let shared: Vec<PathBuf> = local.drain(..n).map(|i| i.path).collect();
+                self.lock().dirs.extend(shared);
+                self.wake.notify_all();
             }
         }
     }
 
-    /// Reads one directory: queues its subdirectories into `children`, returns whether it
-    /// holds an entry named like the spec-workflow dir.
-    fn scan(&self, dir: &Path, children: &mut Vec<PathBuf>) -> bool {
-        let entries = match fs::read_dir(dir) {
+    /// Whether a directory entry is to be walked into.
+    fn enter(&self, name: &[u8]) -> bool {
+        !(name.starts_with(b".") || name == self.swd_name || self.ignore.contains(&name))
+    }
+
+    /// Reads one directory with `openat` + `getdents64` (no `fstat`, no per-entry stat
+    /// unless the file system gives no `d_type`). Queues subdirectories on `local`; returns
+    /// whether the directory holds an entry named like the spec-workflow dir.
+    #[cfg(target_os = "linux")]
+    fn scan_linux(
+        &self,
+        item: &Item,
+        local: &mut Vec<Item>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> bool {
+        use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, openat, statat};
+        use std::os::unix::ffi::OsStrExt;
+
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let opened = match &item.at {
+            // readdir said "directory", so NOFOLLOW only guards against a swap since then.
+            Some((parent, name)) => openat(
+                parent,
+                name.as_c_str(),
+                flags | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ),
+            // By path: the root may itself be a symlink (`~/repos -> /data/repos`).
+            None => openat(rustix::fs::CWD, item.path.as_path(), flags, Mode::empty()),
+        };
+        let fd = match opened {
+            Ok(fd) => Arc::new(fd),
+            Err(e) => {
+                tracing::debug!(path = %item.path.display(), error = %e, "skipping unreadable dir");
+                return false;
+            }
+        };
+        let mut has_swd = false;
+        let mut dir = RawDir::new(&*fd, buf);
+        while let Some(entry) = dir.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::debug!(path = %item.path.display(), error = %e, "error reading dir");
+                    break;
+                }
+            };
+            let name = entry.file_name();
+            let bytes = name.to_bytes();
+            if bytes == self.swd_name {
+                has_swd = true;
+            }
+            if !self.enter(bytes) {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                FileType::Directory => true,
+                FileType::Unknown => statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory),
+                _ => false,
+            };
+            if is_dir {
+                local.push(Item {
+                    path: item.path.join(std::ffi::OsStr::from_bytes(bytes)),
+                    at: Some((Arc::clone(&fd), name.to_owned())),
+                });
+            }
+        }
+        has_swd
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn scan_std(&self, item: &Item, local: &mut Vec<Item>) -> bool {
+        let entries = match fs::read_dir(&item.path) {
             Ok(e) => e,
             Err(e) => {
-                tracing::debug!(path = %dir.display(), error = %e, "skipping unreadable dir");
+                tracing::debug!(path = %item.path.display(), error = %e, "skipping unreadable dir");
                 return false;
             }
         };
@@ -225,17 +336,13 @@ impl Walk<'_> {
         for entry in entries {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
-            let name = name.as_encoded_bytes();
-            if name == self.swd_name {
+            let bytes = name.as_encoded_bytes();
+            if bytes == self.swd_name {
                 has_swd = true;
-                continue;
             }
-            if name.starts_with(b".") || self.ignore.contains(&name) {
-                continue;
-            }
-            // d_type from readdir: no stat per entry; symlinks are not dirs here.
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                children.push(entry.path());
+            // d_type from readdir where available; symlinks are not dirs here.
+            if self.enter(bytes) && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                local.push(Item::shared(entry.path()));
             }
         }
         has_swd
@@ -245,11 +352,16 @@ impl Walk<'_> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn take(&self) -> Option<PathBuf> {
+    /// Next shared directory; `None` once every worker is out of work.
+    fn take(&self, was_active: &mut bool) -> Option<PathBuf> {
         let mut q = self.lock();
+        if std::mem::take(was_active) {
+            q.active -= 1;
+        }
         loop {
             if let Some(d) = q.dirs.pop() {
                 q.active += 1;
+                *was_active = true;
                 return Some(d);
             }
             if q.done || q.active == 0 {
@@ -257,26 +369,9 @@ impl Walk<'_> {
                 self.wake.notify_all();
                 return None;
             }
+            self.waiting.fetch_add(1, Ordering::Relaxed);
             q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn share(&self, children: &mut Vec<PathBuf>) {
-        let n = children.len();
-        self.lock().dirs.append(children);
-        if n == 1 {
-            self.wake.notify_one();
-        } else {
-            self.wake.notify_all();
-        }
-    }
-
-    fn finish_one(&self) {
-        let mut q = self.lock();
-        q.active -= 1;
-        if q.active == 0 && q.dirs.is_empty() {
-            q.done = true;
-            self.wake.notify_all();
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -99,6 +99,19 @@ fn does_not_descend_into_the_spec_workflow_dir() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn root_may_be_a_symlink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    make_project(&real.join("repo"), &["s"], true);
+    let link = tmp.path().join("repos");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let projects = discover_projects(&link, &Layout::default(), &[]).unwrap();
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].path, link.join("repo"));
+}
+
 #[test]
 fn ignore_list_is_by_directory_name() {
     let tmp = tempfile::tempdir().unwrap();
