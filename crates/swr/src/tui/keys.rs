@@ -44,37 +44,42 @@ pub struct Binding {
     pub keys: &'static str,
     pub action: Action,
     pub help: &'static str,
-    /// Shown in the footer (the most used ones; the footer has one line).
-    pub footer: bool,
+    /// The footer's label; `None` keeps it out of the footer (which has one line).
+    pub footer: Option<&'static str>,
 }
 
 pub const BINDINGS: &[Binding] = &[
-    b("↑/k", Action::Up, "move up", false),
-    b("↓/j", Action::Down, "move down", false),
-    b("g/G", Action::Top, "top / bottom", false),
-    b("PgUp/PgDn", Action::PageUp, "scroll the log panel a page", false),
-    b("Ctrl-u/Ctrl-d", Action::LogUp, "scroll the log panel half a page", false),
-    b("Enter", Action::Enter, "expand/collapse a project, select a spec", false),
-    b("/", Action::Filter, "filter projects and specs by name", true),
-    b("u", Action::ToggleUnfinished, "only unfinished specs", false),
-    b("a", Action::ToggleActive, "only specs with an active runner", false),
-    b("s", Action::Start, "start a runner (default provider and model)", true),
-    b("S", Action::StartWith, "start, asking for provider and model", false),
-    b("x", Action::Stop, "stop the selected runner (SIGTERM)", true),
-    b("r", Action::Restart, "restart the selected runner", false),
-    b("l", Action::ToggleLogs, "show/hide the log panel", true),
-    b("L", Action::Follow, "follow the log again (auto-scroll)", false),
-    b("w", Action::ToggleRaw, "raw log lines / readable lines", false),
-    b("t", Action::Tasks, "task list of the selected spec", true),
-    b("d", Action::Dashboard, "retry dashboard", true),
-    b("c", Action::Config, "effective configuration", false),
-    b("R", Action::Rescan, "rescan repos_root for projects", false),
-    b("?", Action::Help, "this help", true),
-    b("Esc", Action::Back, "close overlay / clear filter", false),
-    b("q", Action::Quit, "quit", true),
+    b("↑/k", Action::Up, "move up", None),
+    b("↓/j", Action::Down, "move down", None),
+    b("g/G", Action::Top, "top / bottom", None),
+    b("PgUp/PgDn", Action::PageUp, "scroll the log panel a page", None),
+    b("Ctrl-u/Ctrl-d", Action::LogUp, "scroll the log panel half a page", None),
+    b("Enter", Action::Enter, "expand/collapse a project, select a spec", None),
+    b("/", Action::Filter, "filter projects and specs by name", Some("filter")),
+    b("u", Action::ToggleUnfinished, "only unfinished specs", None),
+    b("a", Action::ToggleActive, "only specs with an active runner", None),
+    b("s", Action::Start, "start a runner (default provider and model)", Some("start")),
+    b("S", Action::StartWith, "start, asking for provider and model", None),
+    b("x", Action::Stop, "stop the selected runner (SIGTERM)", Some("stop")),
+    b("r", Action::Restart, "restart the selected runner", None),
+    b("l", Action::ToggleLogs, "show/hide the log panel", Some("logs")),
+    b("L", Action::Follow, "follow the log again (auto-scroll)", None),
+    b("w", Action::ToggleRaw, "raw log lines / readable lines", None),
+    b("t", Action::Tasks, "task list of the selected spec", Some("tasks")),
+    b("d", Action::Dashboard, "retry dashboard", Some("retries")),
+    b("c", Action::Config, "effective configuration", None),
+    b("R", Action::Rescan, "rescan repos_root for projects", None),
+    b("?", Action::Help, "this help", Some("help")),
+    b("Esc", Action::Back, "close overlay / clear filter", None),
+    b("q", Action::Quit, "quit", Some("quit")),
 ];
 
-const fn b(keys: &'static str, action: Action, help: &'static str, footer: bool) -> Binding {
+const fn b(
+    keys: &'static str,
+    action: Action,
+    help: &'static str,
+    footer: Option<&'static str>,
+) -> Binding {
     Binding {
         keys,
         action,
@@ -119,6 +124,14 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
     })
 }
 
+/// The first of `a/b` keys (`/` itself is a key).
+pub fn first_key(keys: &str) -> &str {
+    if keys == "/" {
+        return keys;
+    }
+    keys.split('/').next().unwrap_or(keys)
+}
+
 /// `(keys, description)` for the help overlay, in key-map order.
 pub fn help_lines() -> Vec<(&'static str, &'static str)> {
     BINDINGS.iter().map(|b| (b.keys, b.help)).collect()
@@ -128,11 +141,9 @@ pub fn help_lines() -> Vec<(&'static str, &'static str)> {
 pub fn footer_hints(in_play: impl Fn(Action) -> bool) -> Vec<(&'static str, &'static str)> {
     BINDINGS
         .iter()
-        .filter(|b| b.footer && in_play(b.action))
-        .map(|b| {
-            let label = b.help.split_whitespace().next().unwrap_or("");
-            let key = b.keys.split('/').next().unwrap_or(b.keys);
-            (key, label)
+        .filter(|b| in_play(b.action))
+        .filter_map(|b| {
+            Some((first_key(b.keys), b.footer?))
         })
         .collect()
 }
@@ -184,7 +195,7 @@ mod tests {
     fn every_documented_key_reaches_its_action() {
         // The help table is generated from BINDINGS: check each entry's first key really maps.
         for b in BINDINGS {
-            let first = b.keys.split('/').next().unwrap_or("");
+            let first = first_key(b.keys);
             let code = match first {
                 "↑" => KeyCode::Up,
                 "↓" => KeyCode::Down,

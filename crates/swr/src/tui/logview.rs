@@ -43,6 +43,10 @@ pub struct LogLine {
 /// Renders one raw log line. Lines starting with `# ` are swr's header/footer; `[stderr] `
 /// marks the agent's stderr; anything else goes through the provider's parser.
 pub fn render_line(parser: &mut dyn LineParser, raw: &str) -> Vec<(LineKind, String)> {
+    if raw.starts_with("# | ") || raw == "# |" {
+        // The prompt, repeated in every attempt's header: raw mode (w) shows it.
+        return Vec::new();
+    }
     if raw.starts_with("# ") || raw == "#" {
         return vec![(LineKind::Meta, raw.to_string())];
     }
@@ -344,4 +348,10 @@ mod tests {
         assert_eq!(r[0].0, LineKind::Result);
         assert!(r[0].1.contains("$0.50") && r[0].1.contains("all good"), "{r:?}");
     }
+}
+
+/// The provider parser, for tests that build log lines by hand.
+#[cfg(test)]
+pub fn line_parser_for_tests(format: OutputFormat) -> Box<dyn LineParser> {
+    line_parser(format)
 }

@@ -96,10 +96,9 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
     out.push(Line::from(vec![
         label(app, "PID"),
         Span::raw(format!(
-            "{} · started {} · {} {}",
+            "{} · started {} · {}",
             r.pid,
             clock(app, r.started_at),
-            if r.status.is_active() { "running" } else { "ran" },
             human_secs(elapsed)
         )),
     ]));
