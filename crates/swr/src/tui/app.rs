@@ -79,6 +79,9 @@ pub struct LogPanel {
     pub page: usize,
 }
 
+/// Discovered projects with the task counts of each spec (same order), or why not.
+pub type Discovered = Result<Vec<(Project, Vec<Option<TaskCounts>>)>, String>;
+
 /// Everything that can happen to the TUI.
 #[derive(Debug)]
 pub enum Msg {
@@ -86,7 +89,7 @@ pub enum Msg {
     /// The wall clock, for elapsed times and countdowns.
     Tick(Timestamp),
     /// Discovery finished: projects with the task counts of each spec (same order).
-    Projects(Result<Vec<(Project, Vec<Option<TaskCounts>>)>, String>),
+    Projects(Discovered),
     /// Every runner worth showing: the latest of each spec and every active one.
     Runners(Vec<RunnerRecord>),
     /// The attempts of the selected spec's runner.
@@ -110,7 +113,7 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
     Start(StartRequest),
-    Stop(RunnerRecord),
+    Stop(Box<RunnerRecord>),
     LoadTasks(PathBuf),
     LoadDashboard,
     Rescan,
@@ -224,7 +227,10 @@ impl App {
     }
 
     pub fn active_runner_count(&self) -> usize {
-        self.runners.values().filter(|r| r.status.is_active()).count()
+        self.runners
+            .values()
+            .filter(|r| r.status.is_active())
+            .count()
     }
 
     /// The spec under the cursor, or the project's first spec on a project row.
@@ -511,7 +517,8 @@ impl App {
             }
         }
         if added {
-            self.projects.sort_by(|a, b| (a.external, &a.path).cmp(&(b.external, &b.path)));
+            self.projects
+                .sort_by(|a, b| (a.external, &a.path).cmp(&(b.external, &b.path)));
         }
     }
 
@@ -688,7 +695,10 @@ impl App {
                         .runner_of(&req.project, &req.spec)
                         .is_some_and(|r| r.status.is_active())
                     {
-                        self.set_message(format!("{} already has an active runner", req.spec), true);
+                        self.set_message(
+                            format!("{} already has an active runner", req.spec),
+                            true,
+                        );
                     } else {
                         return vec![Cmd::Start(req)];
                     }
@@ -706,7 +716,7 @@ impl App {
                 None => self.set_message("select a spec first", true),
             },
             Action::Stop => match self.current_runner() {
-                Some(r) if r.status.is_active() => return vec![Cmd::Stop(r.clone())],
+                Some(r) if r.status.is_active() => return vec![Cmd::Stop(Box::new(r.clone()))],
                 _ => self.set_message("no active runner on this spec", true),
             },
             Action::Restart => match self.current_runner() {
@@ -721,7 +731,7 @@ impl App {
                         let r = r.clone();
                         self.pending_restart.push(req);
                         self.set_message(format!("restarting {}…", r.spec), false);
-                        return vec![Cmd::Stop(r)];
+                        return vec![Cmd::Stop(Box::new(r))];
                     }
                     return vec![Cmd::Start(req)];
                 }

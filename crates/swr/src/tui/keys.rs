@@ -52,20 +52,80 @@ pub const BINDINGS: &[Binding] = &[
     b("↑/k", Action::Up, "move up", None),
     b("↓/j", Action::Down, "move down", None),
     b("g/G", Action::Top, "top / bottom", None),
-    b("PgUp/PgDn", Action::PageUp, "scroll the log panel a page", None),
-    b("Ctrl-u/Ctrl-d", Action::LogUp, "scroll the log panel half a page", None),
-    b("Enter", Action::Enter, "expand/collapse a project, select a spec", None),
-    b("/", Action::Filter, "filter projects and specs by name", Some("filter")),
+    b(
+        "PgUp/PgDn",
+        Action::PageUp,
+        "scroll the log panel a page",
+        None,
+    ),
+    b(
+        "Ctrl-u/Ctrl-d",
+        Action::LogUp,
+        "scroll the log panel half a page",
+        None,
+    ),
+    b(
+        "Enter",
+        Action::Enter,
+        "expand/collapse a project, select a spec",
+        None,
+    ),
+    b(
+        "/",
+        Action::Filter,
+        "filter projects and specs by name",
+        Some("filter"),
+    ),
     b("u", Action::ToggleUnfinished, "only unfinished specs", None),
-    b("a", Action::ToggleActive, "only specs with an active runner", None),
-    b("s", Action::Start, "start a runner (default provider and model)", Some("start")),
-    b("S", Action::StartWith, "start, asking for provider and model", None),
-    b("x", Action::Stop, "stop the selected runner (SIGTERM)", Some("stop")),
+    b(
+        "a",
+        Action::ToggleActive,
+        "only specs with an active runner",
+        None,
+    ),
+    b(
+        "s",
+        Action::Start,
+        "start a runner (default provider and model)",
+        Some("start"),
+    ),
+    b(
+        "S",
+        Action::StartWith,
+        "start, asking for provider and model",
+        None,
+    ),
+    b(
+        "x",
+        Action::Stop,
+        "stop the selected runner (SIGTERM)",
+        Some("stop"),
+    ),
     b("r", Action::Restart, "restart the selected runner", None),
-    b("l", Action::ToggleLogs, "show/hide the log panel", Some("logs")),
-    b("L", Action::Follow, "follow the log again (auto-scroll)", None),
-    b("w", Action::ToggleRaw, "raw log lines / readable lines", None),
-    b("t", Action::Tasks, "task list of the selected spec", Some("tasks")),
+    b(
+        "l",
+        Action::ToggleLogs,
+        "show/hide the log panel",
+        Some("logs"),
+    ),
+    b(
+        "L",
+        Action::Follow,
+        "follow the log again (auto-scroll)",
+        None,
+    ),
+    b(
+        "w",
+        Action::ToggleRaw,
+        "raw log lines / readable lines",
+        None,
+    ),
+    b(
+        "t",
+        Action::Tasks,
+        "task list of the selected spec",
+        Some("tasks"),
+    ),
     b("d", Action::Dashboard, "retry dashboard", Some("retries")),
     b("c", Action::Config, "effective configuration", None),
     b("R", Action::Rescan, "rescan repos_root for projects", None),
@@ -142,9 +202,7 @@ pub fn footer_hints(in_play: impl Fn(Action) -> bool) -> Vec<(&'static str, &'st
     BINDINGS
         .iter()
         .filter(|b| in_play(b.action))
-        .filter_map(|b| {
-            Some((first_key(b.keys), b.footer?))
-        })
+        .filter_map(|b| Some((first_key(b.keys), b.footer?)))
         .collect()
 }
 

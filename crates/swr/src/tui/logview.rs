@@ -66,7 +66,10 @@ pub fn render_line(parser: &mut dyn LineParser, raw: &str) -> Vec<(LineKind, Str
                 }
             }
             AgentSignal::ToolUse { name, input } => {
-                out.push((LineKind::Tool, format!("▶ {name} {}", one_line(&input, 300))));
+                out.push((
+                    LineKind::Tool,
+                    format!("▶ {name} {}", one_line(&input, 300)),
+                ));
             }
             AgentSignal::ToolResult { is_error, output } => {
                 let kind = if is_error {
@@ -282,6 +285,12 @@ pub fn push_bounded(ring: &mut VecDeque<LogLine>, lines: Vec<LogLine>, cap: usiz
     }
 }
 
+/// The provider parser, for tests that build log lines by hand.
+#[cfg(test)]
+pub fn line_parser_for_tests(format: OutputFormat) -> Box<dyn LineParser> {
+    line_parser(format)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -318,7 +327,11 @@ mod tests {
         assert_eq!(lines[0].pretty, vec![(LineKind::Meta, "# header".into())]);
         assert_eq!(lines[1].pretty[0].0, LineKind::Stderr);
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-        write!(f, "{{\"type\":\"assistant\",\"message\":{{\"content\":[{{\"type\":\"text\",\"text\":\"hel").unwrap();
+        write!(
+            f,
+            "{{\"type\":\"assistant\",\"message\":{{\"content\":[{{\"type\":\"text\",\"text\":\"hel"
+        )
+        .unwrap();
         f.flush().unwrap();
         assert!(tail.poll().is_empty(), "a partial line waits for its end");
         writeln!(f, "lo\"}}]}}}}").unwrap();
@@ -346,12 +359,9 @@ mod tests {
         let res = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":2,"total_cost_usd":0.5,"result":"all good"}"#;
         let r = render_line(p.as_mut(), res);
         assert_eq!(r[0].0, LineKind::Result);
-        assert!(r[0].1.contains("$0.50") && r[0].1.contains("all good"), "{r:?}");
+        assert!(
+            r[0].1.contains("$0.50") && r[0].1.contains("all good"),
+            "{r:?}"
+        );
     }
-}
-
-/// The provider parser, for tests that build log lines by hand.
-#[cfg(test)]
-pub fn line_parser_for_tests(format: OutputFormat) -> Box<dyn LineParser> {
-    line_parser(format)
 }

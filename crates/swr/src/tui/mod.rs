@@ -24,11 +24,10 @@ use jiff::Timestamp;
 use ratatui::crossterm::event::{Event, KeyEventKind};
 use swr_core::config::Config;
 use swr_core::provider::OutputFormat;
-use swr_core::spec::{Project, TaskCounts};
 use swr_core::store::{AttemptFilter, RunnerFilter, Store};
 use tokio::sync::mpsc;
 
-use app::{App, Cmd, Msg, Settings};
+use app::{App, Cmd, Discovered, Msg, Settings};
 use logview::LogTail;
 use runner_ctl::Started;
 
@@ -66,8 +65,6 @@ pub fn settings(config: &Config) -> Settings {
         config_rows,
     }
 }
-
-type Discovered = Result<Vec<(Project, Vec<Option<TaskCounts>>)>, String>;
 
 /// Scans repos_root and reads every spec's task counts.
 fn discover(config: &Config) -> Discovered {
@@ -258,7 +255,11 @@ impl Loop<'_> {
                         c.extend(app.update(Msg::Info(format!(
                             "the runner of {} was no longer alive{}",
                             r.spec,
-                            if notes.is_empty() { "" } else { "; marked crashed" }
+                            if notes.is_empty() {
+                                ""
+                            } else {
+                                "; marked crashed"
+                            }
                         ))));
                         c
                     }
@@ -293,16 +294,21 @@ impl Loop<'_> {
         let before = self.started.len();
         self.started.retain(runner_ctl::alive);
         if self.started.len() != before || app.owned.len() != self.started.len() {
-            app.update(Msg::OwnedAlive(self.started.iter().map(|s| s.pid).collect()));
+            app.update(Msg::OwnedAlive(
+                self.started.iter().map(|s| s.pid).collect(),
+            ));
         }
     }
 
     /// Whether an active runner's process is gone without a word in the store.
     fn any_active_dead(&self, app: &App) -> bool {
-        app.runners.values().filter(|r| r.status.is_active()).any(|r| match r.pid_start_time {
-            Some(st) => !swr_core::procinfo::is_same_process(r.pid, st),
-            None => !Path::new(&format!("/proc/{}", r.pid)).exists(),
-        })
+        app.runners
+            .values()
+            .filter(|r| r.status.is_active())
+            .any(|r| match r.pid_start_time {
+                Some(st) => !swr_core::procinfo::is_same_process(r.pid, st),
+                None => !Path::new(&format!("/proc/{}", r.pid)).exists(),
+            })
     }
 }
 
@@ -340,7 +346,11 @@ async fn event_loop(
     };
     let mut app = App::new(settings(config), Timestamp::now());
     lp.spawn_discovery();
-    let store_dir = config.store_path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let store_dir = config
+        .store_path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let store_name = config
         .store_path()
         .file_name()
@@ -402,7 +412,11 @@ async fn event_loop(
         // The clock only matters while the shown runner is active (elapsed, countdown) or
         // while quitting (waiting for our runners to end).
         let clock_at = if app.needs_clock() || app.quitting {
-            let ms = if app.quitting { 200 } else { 1000 - (Timestamp::now().subsec_millisecond() as u64 % 1000) };
+            let ms = if app.quitting {
+                200
+            } else {
+                1000 - (Timestamp::now().subsec_millisecond() as u64 % 1000)
+            };
             Some(tokio::time::Instant::now() + Duration::from_millis(ms.max(10)))
         } else {
             None

@@ -38,7 +38,11 @@ fn settings() -> Settings {
         repos_root: PathBuf::from("/repos"),
         config_rows: vec![
             ("provider".into(), "claude".into(), "default".into()),
-            ("retry_max_retries".into(), "3".into(), "--config /c.json".into()),
+            (
+                "retry_max_retries".into(),
+                "3".into(),
+                "--config /c.json".into(),
+            ),
             ("repos_root".into(), "/repos".into(), "default".into()),
         ],
     }
@@ -104,12 +108,15 @@ fn runner(project: &str, spec: &str, status: RunnerStatus) -> RunnerRecord {
         last_outcome: Some(Outcome::Crash),
         last_commit: Some("8cbf3261aa00".into()),
         cost_usd: Some(1.25),
-        log_path: Some(PathBuf::from("/repos/app/.spec-workflow/logs/auth/task_7.log")),
+        log_path: Some(PathBuf::from(
+            "/repos/app/.spec-workflow/logs/auth/task_7.log",
+        )),
     }
 }
 
 fn attempt(it: u32, n: u32, outcome: Option<Outcome>, delay: Option<u64>) -> AttemptRecord {
-    let start = ts("2026-03-01T11:50:00Z") + jiff::SignedDuration::from_secs((it * 60 + n * 10) as i64);
+    let start =
+        ts("2026-03-01T11:50:00Z") + jiff::SignedDuration::from_secs((it * 60 + n * 10) as i64);
     AttemptRecord {
         id: (it * 10 + n) as i64,
         runner_id: "r-20260301T114500-4f2a".parse().unwrap(),
@@ -159,16 +166,25 @@ fn log_lines() -> Vec<LogLine> {
 fn busy_app() -> App {
     let mut app = App::new(settings(), ts(NOW));
     app.update(Msg::Projects(Ok(vec![
-        (project("app", &["auth", "billing", "search"]), vec![counts(2, 5), counts(4, 4), None]),
+        (
+            project("app", &["auth", "billing", "search"]),
+            vec![counts(2, 5), counts(4, 4), None],
+        ),
         (project("blog", &["posts"]), vec![counts(0, 3)]),
-        (project("tools", &["cli", "docs"]), vec![counts(1, 2), counts(2, 2)]),
+        (
+            project("tools", &["cli", "docs"]),
+            vec![counts(1, 2), counts(2, 2)],
+        ),
     ])));
     app.update(Msg::Key(key(KeyCode::Enter))); // expand app
     app.update(Msg::Key(key(KeyCode::Down))); // auth
     let mut done = runner("app", "billing", RunnerStatus::Completed);
     done.runner_id = "r-20260301T100000-0001".parse().unwrap();
     done.ended_at = Some(ts("2026-03-01T10:30:00Z"));
-    app.update(Msg::Runners(vec![runner("app", "auth", RunnerStatus::Running), done]));
+    app.update(Msg::Runners(vec![
+        runner("app", "auth", RunnerStatus::Running),
+        done,
+    ]));
     app.update(Msg::Attempts(vec![
         attempt(1, 1, Some(Outcome::Success), None),
         attempt(2, 1, Some(Outcome::Success), None),
@@ -176,7 +192,9 @@ fn busy_app() -> App {
         attempt(3, 2, Some(Outcome::Signal), Some(10000)),
     ]));
     app.update(Msg::LogReset(
-        Some(PathBuf::from("/repos/app/.spec-workflow/logs/auth/task_7.log")),
+        Some(PathBuf::from(
+            "/repos/app/.spec-workflow/logs/auth/task_7.log",
+        )),
         log_lines(),
     ));
     app.message = None;
@@ -496,10 +514,18 @@ fn tasks_overlay_gets_its_list() {
     let cmds = app.update(Msg::Key(KeyCode::Char('t').into()));
     assert_eq!(
         cmds,
-        vec![Cmd::LoadTasks("/repos/app/.spec-workflow/specs/auth/tasks.md".into())]
+        vec![Cmd::LoadTasks(
+            "/repos/app/.spec-workflow/specs/auth/tasks.md".into()
+        )]
     );
     app.update(Msg::Tasks(Ok(TaskList::default())));
-    assert!(matches!(app.overlay, Some(Overlay::Tasks { list: Some(Ok(_)), .. })));
+    assert!(matches!(
+        app.overlay,
+        Some(Overlay::Tasks {
+            list: Some(Ok(_)),
+            ..
+        })
+    ));
     app.update(Msg::Key(KeyCode::Esc.into()));
     assert!(app.overlay.is_none());
 }

@@ -26,32 +26,40 @@ pub struct Watch {
 
 impl Watch {
     /// Watches `store_dir` (non-recursively) for the store named `store_file`; wakes `tx`.
-    pub fn new(store_dir: &Path, store_file: &str, tx: UnboundedSender<()>) -> notify::Result<Watch> {
+    pub fn new(
+        store_dir: &Path,
+        store_file: &str,
+        tx: UnboundedSender<()>,
+    ) -> notify::Result<Watch> {
         let flags = Arc::new(Flags::default());
         let log_dir_shared: Arc<std::sync::Mutex<Option<PathBuf>>> = Arc::default();
         let (f, ld) = (flags.clone(), log_dir_shared.clone());
         let store_file = store_file.to_string();
         let store_dir_owned = store_dir.to_path_buf();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let Ok(ev) = res else { return };
-            if matches!(ev.kind, notify::EventKind::Access(_)) {
-                return;
-            }
-            let log_dir = ld.lock().ok().and_then(|g| g.clone());
-            let mut wake = false;
-            for p in &ev.paths {
-                let parent = p.parent();
-                let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-                if parent == Some(store_dir_owned.as_path()) && name.starts_with(&store_file) {
-                    wake |= !f.store.swap(true, Ordering::SeqCst);
-                } else if log_dir.as_deref().is_some_and(|d| parent == Some(d)) {
-                    wake |= !f.log.swap(true, Ordering::SeqCst);
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let Ok(ev) = res else { return };
+                if matches!(ev.kind, notify::EventKind::Access(_)) {
+                    return;
                 }
-            }
-            if wake {
-                let _ = tx.send(());
-            }
-        })?;
+                let log_dir = ld.lock().ok().and_then(|g| g.clone());
+                let mut wake = false;
+                for p in &ev.paths {
+                    let parent = p.parent();
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default();
+                    if parent == Some(store_dir_owned.as_path()) && name.starts_with(&store_file) {
+                        wake |= !f.store.swap(true, Ordering::SeqCst);
+                    } else if log_dir.as_deref().is_some_and(|d| parent == Some(d)) {
+                        wake |= !f.log.swap(true, Ordering::SeqCst);
+                    }
+                }
+                if wake {
+                    let _ = tx.send(());
+                }
+            })?;
         watcher.watch(store_dir, RecursiveMode::NonRecursive)?;
         Ok(Watch {
             watcher,

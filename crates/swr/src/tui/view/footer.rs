@@ -43,8 +43,14 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         }
     };
     let hints: Vec<(&str, &str)> = match &app.overlay {
-        Some(Overlay::QuitConfirm(_)) => vec![("y", "stop all and quit"), ("n", "leave running"), ("c", "cancel")],
-        Some(Overlay::StartPrompt(_)) => vec![("Tab", "next field"), ("Enter", "start"), ("Esc", "cancel")],
+        Some(Overlay::QuitConfirm(_)) => vec![
+            ("y", "stop all and quit"),
+            ("n", "leave running"),
+            ("c", "cancel"),
+        ],
+        Some(Overlay::StartPrompt(_)) => {
+            vec![("Tab", "next field"), ("Enter", "start"), ("Esc", "cancel")]
+        }
         Some(_) => vec![("↑↓", "scroll"), ("Esc", "close")],
         None if app.filter_editing => vec![],
         None => {
@@ -58,8 +64,8 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             })
         }
     };
-    let key_style = paint(app, Style::default().fg(Color::Black).bg(Color::Cyan))
-        .add_modifier(Modifier::BOLD);
+    let key_style =
+        paint(app, Style::default().fg(Color::Black).bg(Color::Cyan)).add_modifier(Modifier::BOLD);
     let mut spans = Vec::new();
     for (k, label) in hints {
         spans.push(Span::styled(format!(" {k} "), key_style));

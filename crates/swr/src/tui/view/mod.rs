@@ -70,9 +70,10 @@ pub(crate) fn paint(app: &App, style: Style) -> Style {
     if app.settings.color {
         style
     } else {
-        let mut s = Style::default();
-        s.add_modifier = style.add_modifier;
-        s
+        Style {
+            add_modifier: style.add_modifier,
+            ..Style::default()
+        }
     }
 }
 

@@ -38,7 +38,10 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 .into_iter()
                 .map(|(k, h)| {
                     Line::from(vec![
-                        Span::styled(format!("{k:>14}  "), fg(app, Color::Cyan).add_modifier(Modifier::BOLD)),
+                        Span::styled(
+                            format!("{k:>14}  "),
+                            fg(app, Color::Cyan).add_modifier(Modifier::BOLD),
+                        ),
                         Span::raw(h),
                     ])
                 })
@@ -88,7 +91,10 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                         ]));
                     }
                     for w in &l.warnings {
-                        v.push(Line::styled(format!("warning: {w}"), fg(app, Color::Yellow)));
+                        v.push(Line::styled(
+                            format!("warning: {w}"),
+                            fg(app, Color::Yellow),
+                        ));
                     }
                     v
                 }
@@ -111,7 +117,11 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                     Span::styled(format!("{name:<10}"), fg(app, Color::DarkGray)),
                     Span::styled(
                         format!("{v}{}", if sel { "▏" } else { "" }),
-                        if sel { fg(app, Color::Cyan).add_modifier(Modifier::BOLD) } else { Default::default() },
+                        if sel {
+                            fg(app, Color::Cyan).add_modifier(Modifier::BOLD)
+                        } else {
+                            Default::default()
+                        },
                     ),
                 ])
             };
@@ -119,24 +129,33 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
                 field(0, "provider", &p.provider),
                 field(1, "model", &p.model),
                 Line::raw(""),
-                Line::styled("Tab switches · Enter starts · Esc cancels", fg(app, Color::DarkGray)),
-                Line::styled("(empty model: the agent's default)", fg(app, Color::DarkGray)),
+                Line::styled(
+                    "Tab switches · Enter starts · Esc cancels",
+                    fg(app, Color::DarkGray),
+                ),
+                Line::styled(
+                    "(empty model: the agent's default)",
+                    fg(app, Color::DarkGray),
+                ),
             ];
             f.render_widget(Paragraph::new(lines), inner);
         }
         Overlay::QuitConfirm(n) => {
-            let r = centered(area, 60, 6);
+            let r = centered(area, 66, 6);
             f.render_widget(Clear, r);
             let b = block(app, " Quit ", true);
             let inner = b.inner(r);
             f.render_widget(b, r);
             let lines = vec![
                 Line::styled(
-                    format!("{n} runner(s) started here are active. Stop all and quit? (y/n/c)"),
+                    format!(
+                        "{n} runner{} active. Stop all and quit? (y/n/c)",
+                        if *n == 1 { "" } else { "s" }
+                    ),
                     bold(),
                 ),
                 Line::styled(
-                    "y stops them gracefully · n leaves them running · c cancels",
+                    "(started here) y stops them gracefully · n leaves them · c cancels",
                     fg(app, Color::DarkGray),
                 ),
             ];
@@ -173,7 +192,12 @@ fn attempt_token(a: &AttemptRecord) -> (String, Color) {
     };
     let dur = a
         .ended_at
-        .map(|e| format!(" {}", secs(e.as_millisecond() - a.started_at.as_millisecond())))
+        .map(|e| {
+            format!(
+                " {}",
+                secs(e.as_millisecond() - a.started_at.as_millisecond())
+            )
+        })
         .unwrap_or_default();
     let color = match o {
         "success" | "no_progress" => Color::Green,
@@ -202,7 +226,10 @@ fn dashboard_lines(app: &App) -> Vec<Line<'static>> {
             )),
             Span::styled("final failure rate ", fg(app, Color::DarkGray)),
             Span::styled(pct(st.final_failure_rate), bold()),
-            Span::raw(format!(" ({}/{})", st.iterations_out_of_retries, st.iterations)),
+            Span::raw(format!(
+                " ({}/{})",
+                st.iterations_out_of_retries, st.iterations
+            )),
         ]),
         Line::from(vec![
             Span::styled("average backoff ", fg(app, Color::DarkGray)),
@@ -240,7 +267,10 @@ fn dashboard_lines(app: &App) -> Vec<Line<'static>> {
                 format!(" {}", r.status.as_str().to_uppercase()),
                 fg(app, status_color(r.status)),
             ));
-            head.push(Span::raw(format!(" retry {}/{}", r.retry_count, r.max_retries)));
+            head.push(Span::raw(format!(
+                " retry {}/{}",
+                r.retry_count, r.max_retries
+            )));
         }
         out.push(Line::from(head));
         let mut iters: Vec<u32> = mine.iter().map(|a| a.iteration).collect();
@@ -253,7 +283,10 @@ fn dashboard_lines(app: &App) -> Vec<Line<'static>> {
             ));
         }
         for it in iters.into_iter().skip(shown) {
-            let mut spans = vec![Span::styled(format!("  it {it:<3}"), fg(app, Color::DarkGray))];
+            let mut spans = vec![Span::styled(
+                format!("  it {it:<3}"),
+                fg(app, Color::DarkGray),
+            )];
             for a in mine.iter().filter(|a| a.iteration == it) {
                 let (t, c) = attempt_token(a);
                 spans.push(Span::styled(t, fg(app, c)));

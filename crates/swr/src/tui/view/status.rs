@@ -79,7 +79,10 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
             format!("{:<10}", r.status.as_str().to_uppercase()),
             fg(app, status_color(r.status)).add_modifier(Modifier::BOLD),
         ),
-        Span::styled(format!("Retry: {}/{}", r.retry_count, r.max_retries), retry_style),
+        Span::styled(
+            format!("Retry: {}/{}", r.retry_count, r.max_retries),
+            retry_style,
+        ),
     ]));
     out.push(Line::from(vec![
         label(app, "Provider"),
@@ -112,8 +115,14 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
         .unwrap_or_default();
     out.push(Line::from(vec![
         label(app, "Iteration"),
-        Span::raw(format!("{}{attempt} · tasks {}/{} ", r.iteration, t.done, t.total)),
-        Span::styled(progress_bar(t.done, t.in_progress, t.total, 10), fg(app, Color::Blue)),
+        Span::raw(format!(
+            "{}{attempt} · tasks {}/{} ",
+            r.iteration, t.done, t.total
+        )),
+        Span::styled(
+            progress_bar(t.done, t.in_progress, t.total, 10),
+            fg(app, Color::Blue),
+        ),
     ]));
     if let Some(next) = r.next_attempt_at
         && r.status.is_active()
@@ -147,7 +156,10 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
         ]));
     }
     if let Some(c) = r.cost_usd {
-        out.push(Line::from(vec![label(app, "Cost"), Span::raw(format!("${c:.2}"))]));
+        out.push(Line::from(vec![
+            label(app, "Cost"),
+            Span::raw(format!("${c:.2}")),
+        ]));
     }
     if let Some(reason) = &r.reason {
         out.push(Line::from(vec![

@@ -15,7 +15,11 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let title = format!(
         " Projects {}{} ",
         app.projects.iter().filter(|p| !p.external).count(),
-        if app.discovering { " (scanning…)" } else { "" }
+        if app.discovering {
+            " (scanning…)"
+        } else {
+            ""
+        }
     );
     let b = block(app, title, app.overlay.is_none());
     let inner = b.inner(area);
@@ -46,13 +50,17 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let start = if app.cursor < h {
         0
     } else {
-        (app.cursor + h / 3).saturating_sub(h - 1).min(app.rows.len().saturating_sub(h))
+        (app.cursor + h / 3)
+            .saturating_sub(h - 1)
+            .min(app.rows.len().saturating_sub(h))
     };
     let mut lines = Vec::with_capacity(h);
     for (i, row) in app.rows.iter().enumerate().skip(start).take(h) {
         let mut line = row_line(app, *row, w);
         if i == app.cursor {
-            line = line.patch_style(paint(app, Style::default().bg(Color::DarkGray)).add_modifier(Modifier::REVERSED));
+            line = line.patch_style(
+                paint(app, Style::default().bg(Color::DarkGray)).add_modifier(Modifier::REVERSED),
+            );
             if !app.settings.color {
                 line = line.patch_style(Style::default().add_modifier(Modifier::REVERSED));
             }
@@ -66,7 +74,12 @@ fn row_line(app: &App, row: Row, w: usize) -> Line<'static> {
     match row {
         Row::Project(pi) => {
             let p = &app.projects[pi];
-            let arrow = if p.expanded || app.rows.iter().any(|r| matches!(r, Row::Spec(x, _) if *x == pi)) {
+            let arrow = if p.expanded
+                || app
+                    .rows
+                    .iter()
+                    .any(|r| matches!(r, Row::Spec(x, _) if *x == pi))
+            {
                 "▾"
             } else {
                 "▸"
@@ -93,7 +106,10 @@ fn row_line(app: &App, row: Row, w: usize) -> Line<'static> {
             let name_w = w.saturating_sub(2 + info.chars().count() + right.chars().count());
             Line::from(vec![
                 Span::raw(format!("{arrow} ")),
-                Span::styled(format!("{:<name_w$}", fit(&p.name, name_w)), Style::default().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!("{:<name_w$}", fit(&p.name, name_w)),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
                 Span::styled(info, fg(app, Color::DarkGray)),
                 Span::styled(right, fg(app, Color::Green)),
             ])
@@ -127,7 +143,10 @@ fn row_line(app: &App, row: Row, w: usize) -> Line<'static> {
                 Span::raw(format!("{:<name_w$} ", fit(&s.spec.name, name_w))),
                 Span::styled(bar, fg(app, Color::Blue)),
                 Span::raw(format!(" {frac} ")),
-                Span::styled(format!("{b:<5}"), fg(app, color).add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!("{b:<5}"),
+                    fg(app, color).add_modifier(Modifier::BOLD),
+                ),
             ])
         }
     }
