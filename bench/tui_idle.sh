@@ -2,7 +2,7 @@
 # Measures `swr tui` with N generated projects (default 2000), in tmux:
 #   - time to first frame and to the full tree (discovery runs in the background),
 #   - idle CPU over 10 s (utime+stime from /proc/PID/stat) and VmRSS,
-#   - delay from an agent crash (SIGSEGV to the simulated agent) to "Retry: 1/3" on screen.
+#   - delay from an agent crash (SIGKILL to the simulated agent) to "Retry: 1/3" on screen.
 # Usage: SWR_BIN=target/release/swr bench/tui_idle.sh [N]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,7 +41,7 @@ c1=$(cpu); s1=$(ms)
 echo "idle CPU:              $(awk -v d=$((c1 - c0)) -v t="$tck" -v w=$((s1 - s0)) 'BEGIN{printf "%.2f %% of a core (%d ticks in %.1f s)", 100 * d / t / (w / 1000), d, w / 1000}')"
 echo "RSS:                   $(awk '/VmRSS/{print $2, $3}' "/proc/$pid/status")"
 
-# Crash to display: start a runner (the plan hangs the agent), then SIGSEGV the agent.
+# Crash to display: start a runner (the plan hangs the agent), then SIGKILL the agent (a SIGSEGV sent by kill is swallowed once by the Rust runtime's handler).
 tm send-keys -t b Enter; sleep 0.3
 tm send-keys -t b j; sleep 0.3
 tm send-keys -t b s
@@ -53,9 +53,9 @@ done
 [ -n "$agent" ] || { echo "no agent started"; screen; exit 1; }
 sleep 1
 t3=$(ms)
-kill -SEGV "$agent"
+kill -KILL "$agent"
 until screen | grep -q "Retry: 1/3"; do sleep 0.005; done
 t4=$(ms)
-echo "crash -> on screen:    $((t4 - t3)) ms (SIGSEGV to the agent until 'Retry: 1/3' is drawn)"
+echo "crash -> on screen:    $((t4 - t3)) ms (SIGKILL to the agent until 'Retry: 1/3' is drawn)"
 tm send-keys -t b q; sleep 0.3; tm send-keys -t b y
 for _ in $(seq 1 200); do pgrep -f "$dir/" > /dev/null || break; sleep 0.1; done
