@@ -123,6 +123,16 @@ Examples:
   swr stats --json")]
     Stats(StatsArgs),
 
+    /// Watch and steer every runner across all projects in a terminal UI.
+    #[command(after_help = "\
+Runners started here are detached `swr run` processes: they keep working after you quit.
+Press ? inside for every key.
+
+Examples:
+  swr tui
+  NO_COLOR=1 swr --config ~/old-tool/config.json tui")]
+    Tui(TuiArgs),
+
     /// Run the simulated agent through a throw-away spec: crash, hang, rate limit, done.
     #[command(after_help = "\
 Needs no agent CLI and no network: the built-in simulated agent plays the part.
@@ -362,3 +372,6 @@ pub struct DemoArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {}

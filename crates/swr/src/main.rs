@@ -6,6 +6,7 @@ mod cmd;
 mod exit;
 mod report;
 mod style;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -99,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Stop(args) => cmd::runners::stop(&load_config(cli.config.as_deref())?, &args),
         Command::Logs(args) => cmd::runners::logs(&load_config(cli.config.as_deref())?, &args),
+        Command::Tui(_) => tui::run(&load_config(cli.config.as_deref())?, cli.config.as_deref()),
         Command::Stats(args) => cmd::runners::stats(&load_config(cli.config.as_deref())?, &args),
     }
 }

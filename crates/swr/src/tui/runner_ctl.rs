@@ -1,0 +1,174 @@
+//! Starting and stopping runners from the TUI. A runner is a detached `swr run` process in its
+//! own session, with stdin closed and its output in a file under `<cache_dir>/tui/`, so it
+//! survives the TUI; stopping goes the way of `swr stop`: SIGTERM to the runner pid after
+//! checking that pid and start time still name the same process. Nothing here touches the
+//! store: the TUI observes the runner through it like any other.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use swr_core::store::RunnerRecord;
+
+/// What to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRequest {
+    pub project: PathBuf,
+    pub spec: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+}
+
+/// A runner this TUI started: its pid and start time (to tell it from a recycled pid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub pid: u32,
+    pub start_time: Option<u64>,
+    pub output: PathBuf,
+}
+
+/// The argv (after the executable) of the detached runner.
+pub fn run_args(config_file: Option<&Path>, req: &StartRequest) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(c) = config_file {
+        args.push("--config".to_string());
+        args.push(c.display().to_string());
+    }
+    args.extend([
+        "run".to_string(),
+        "--project".to_string(),
+        req.project.display().to_string(),
+        "--spec".to_string(),
+        req.spec.clone(),
+    ]);
+    if let Some(p) = &req.provider {
+        args.extend(["--provider".to_string(), p.clone()]);
+    }
+    if let Some(m) = &req.model {
+        args.extend(["--model".to_string(), m.clone()]);
+    }
+    args
+}
+
+/// Starts a detached runner. Its stdout and stderr go to `<out_dir>/<spec>-<time>.out`.
+pub fn start(
+    exe: &Path,
+    config_file: Option<&Path>,
+    out_dir: &Path,
+    req: &StartRequest,
+) -> anyhow::Result<Started> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let safe: String = req
+        .spec
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let output = out_dir.join(format!(
+        "{safe}-{}.out",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3f")
+    ));
+    let file = std::fs::File::create(&output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let err = file.try_clone()?;
+    let args = run_args(config_file, req);
+    let setsid = swr_core::provider::which("setsid", &std::env::var_os("PATH").unwrap_or_default());
+    let mut cmd = match &setsid {
+        // setsid(1) execs in place (we are not a group leader's fork): the pid stays the runner's.
+        Some(s) => {
+            let mut c = Command::new(s);
+            c.arg(exe).args(&args);
+            c
+        }
+        None => {
+            let mut c = Command::new(exe);
+            c.args(&args);
+            std::os::unix::process::CommandExt::process_group(&mut c, 0);
+            c
+        }
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .env("SWR_NO_PROGRESS_BAR", "1")
+        .current_dir(&req.project);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let pid = child.id();
+    let start_time = swr_core::procinfo::start_time(pid);
+    // Reap it when it ends, so it never lingers as a zombie while the TUI runs.
+    let _ = std::thread::Builder::new()
+        .name("swr-tui-reap".into())
+        .spawn(move || child.wait());
+    Ok(Started {
+        pid,
+        start_time,
+        output,
+    })
+}
+
+/// Sends SIGTERM to a runner if it is still the process that registered. `Ok(false)` when it
+/// was no longer alive.
+pub fn stop(r: &RunnerRecord) -> anyhow::Result<bool> {
+    let alive = r
+        .pid_start_time
+        .is_some_and(|st| swr_core::procinfo::is_same_process(r.pid, st));
+    if !alive {
+        return Ok(false);
+    }
+    terminate(r.pid)?;
+    Ok(true)
+}
+
+/// SIGTERM to `pid`.
+pub fn terminate(pid: u32) -> anyhow::Result<()> {
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+    Ok(())
+}
+
+/// Whether a runner we started is still alive.
+pub fn alive(s: &Started) -> bool {
+    match s.start_time {
+        Some(st) => swr_core::procinfo::is_same_process(s.pid, st),
+        None => Path::new(&format!("/proc/{}", s.pid)).exists(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_carries_config_provider_and_model() {
+        let req = StartRequest {
+            project: PathBuf::from("/r/app"),
+            spec: "auth".into(),
+            provider: Some("codex".into()),
+            model: Some("o4".into()),
+        };
+        assert_eq!(
+            run_args(Some(Path::new("/c.json")), &req),
+            [
+                "--config",
+                "/c.json",
+                "run",
+                "--project",
+                "/r/app",
+                "--spec",
+                "auth",
+                "--provider",
+                "codex",
+                "--model",
+                "o4"
+            ]
+        );
+        let plain = StartRequest {
+            provider: None,
+            model: None,
+            ..req
+        };
+        assert_eq!(run_args(None, &plain).len(), 5);
+    }
+}
