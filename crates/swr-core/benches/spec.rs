@@ -5,10 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::cell::OnceCell;
 use std::fs;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -144,34 +145,31 @@ struct Tree {
 
 /// Generated on first use only, so `--bench parse` does not pay for it. Set
 /// `SWR_BENCH_TREE=<dir>` to generate it there once and reuse it (handy when profiling).
-fn tree() -> &'static Tree {
-    static TREE: OnceLock<Tree> = OnceLock::new();
-    TREE.get_or_init(|| {
-        let (dir, root) = match std::env::var_os("SWR_BENCH_TREE") {
-            Some(path) => (None, std::path::PathBuf::from(path)),
-            None => {
-                let dir = tempfile::tempdir().unwrap();
-                let root = dir.path().to_path_buf();
-                (Some(dir), root)
-            }
-        };
-        if !root.join("org00").exists() {
-            let other = generate_tree(&root);
-            eprintln!(
-                "generated 2000 repos + {other} other dirs in {}",
-                root.display()
-            );
+fn make_tree() -> Tree {
+    let (dir, root) = match std::env::var_os("SWR_BENCH_TREE") {
+        Some(path) => (None, std::path::PathBuf::from(path)),
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().to_path_buf();
+            (Some(dir), root)
         }
-        let layout = Layout::default();
-        let projects = discover_projects(&root, &layout, &ignores()).unwrap();
-        assert_eq!(projects.len(), 2_000);
-        assert!(projects.iter().all(|p| p.specs.len() == 2));
-        assert_eq!(
-            discover_with_ignore_crate(&root, &layout, &ignores()),
-            2_000
+    };
+    if !root.join("org00").exists() {
+        let other = generate_tree(&root);
+        eprintln!(
+            "generated 2000 repos + {other} other dirs in {}",
+            root.display()
         );
-        Tree { _dir: dir, root }
-    })
+    }
+    let layout = Layout::default();
+    let projects = discover_projects(&root, &layout, &ignores()).unwrap();
+    assert_eq!(projects.len(), 2_000);
+    assert!(projects.iter().all(|p| p.specs.len() == 2));
+    assert_eq!(
+        discover_with_ignore_crate(&root, &layout, &ignores()),
+        2_000
+    );
+    Tree { _dir: dir, root }
 }
 
 fn ignores() -> Vec<String> {
@@ -184,14 +182,16 @@ fn ignores() -> Vec<String> {
 fn bench_walk(c: &mut Criterion) {
     let layout = Layout::default();
     let ignores = ignores();
+    // Local, not static: statics are never dropped, and the temp tree must be removed.
+    let tree: OnceCell<Tree> = OnceCell::new();
     let mut group = c.benchmark_group("walk");
     group.sample_size(10);
     group.bench_function("discover_projects_2000_repos", |b| {
-        let root = &tree().root;
+        let root = &tree.get_or_init(make_tree).root;
         b.iter(|| discover_projects(black_box(root), &layout, &ignores).unwrap())
     });
     group.bench_function("ignore_crate_2000_repos", |b| {
-        let root = &tree().root;
+        let root = &tree.get_or_init(make_tree).root;
         b.iter(|| discover_with_ignore_crate(black_box(root), &layout, &ignores))
     });
     group.finish();
