@@ -168,7 +168,7 @@ pub const KEYS: &[KeySpec] = &[
     key(
         "cache_max_age_days",
         Kind::UInt { min: 0 },
-        "Finished runners and attempts older than this are pruned from the store.",
+        "Finished runners and their attempts older than this many days are pruned when a run starts (0: keep all).",
     ),
     key(
         "activity_timeout_seconds",

@@ -129,6 +129,12 @@ pub async fn run(
     let lock = SpecLock::acquire(&config.lock_dir(), &opts.project, &opts.spec, &runner_id)?;
     let store = Store::open(&config.store_path())?;
     recover_crashed(&store, config, emit)?;
+    if config.cache_max_age_days > 0 {
+        let age = jiff::SignedDuration::from_hours(24 * config.cache_max_age_days as i64);
+        if let Err(e) = store.prune(Timestamp::now() - age) {
+            tracing::warn!("could not prune old runners from the store: {e}");
+        }
+    }
 
     let me = std::process::id();
     store.create_runner(&NewRunner {
