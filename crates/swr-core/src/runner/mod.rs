@@ -624,34 +624,13 @@ impl Run<'_, '_> {
     }
 
     fn prompt(&self, list: &TaskList) -> Result<String, RunError> {
-        let c = list.counts();
-        let next = list.next_task();
-        let rel_tasks = self
-            .tasks_path
-            .strip_prefix(&self.opts.project)
-            .unwrap_or(&self.tasks_path)
-            .display()
-            .to_string();
-        let vars = PromptVars {
-            spec_name: self.opts.spec.clone(),
-            progress_summary: list.progress_summary(),
-            tasks_total: c.total,
-            tasks_done: c.done,
-            tasks_remaining: c.remaining(),
-            tasks_in_progress: c.in_progress,
-            timestamp: format!("{:.0}", Timestamp::now()),
-            tasks_path: rel_tasks,
-            next_task_id: next.map(|t| t.id.clone()).unwrap_or_default(),
-            next_task_title: next.map(|t| t.title.clone()).unwrap_or_default(),
-            next_task_prompt: next.and_then(|t| t.prompt.clone()).unwrap_or_default(),
-        };
-        prompt::render(&self.config.prompt_template, &vars).map_err(|e| {
-            RunError::Config(ConfigError::Invalid {
-                origin: "prompt_template".into(),
-                key: "prompt_template".into(),
-                message: e.to_string(),
-            })
-        })
+        render_prompt(
+            self.config,
+            &self.opts.project,
+            &self.opts.spec,
+            &self.tasks_path,
+            list,
+        )
     }
 
     fn attempt_end(r: &AttemptResult, outcome: Outcome) -> AttemptEnd {
@@ -977,6 +956,43 @@ impl Run<'_, '_> {
         });
         Ok(())
     }
+}
+
+/// The prompt of one iteration: `prompt_template` with the spec's current state. Also used by
+/// `swr run --dry-run`, so what it shows is what the agent gets.
+pub fn render_prompt(
+    config: &Config,
+    project: &Path,
+    spec: &str,
+    tasks_path: &Path,
+    list: &TaskList,
+) -> Result<String, RunError> {
+    let c = list.counts();
+    let next = list.next_task();
+    let vars = PromptVars {
+        spec_name: spec.to_string(),
+        progress_summary: list.progress_summary(),
+        tasks_total: c.total,
+        tasks_done: c.done,
+        tasks_remaining: c.remaining(),
+        tasks_in_progress: c.in_progress,
+        timestamp: format!("{:.0}", Timestamp::now()),
+        tasks_path: tasks_path
+            .strip_prefix(project)
+            .unwrap_or(tasks_path)
+            .display()
+            .to_string(),
+        next_task_id: next.map(|t| t.id.clone()).unwrap_or_default(),
+        next_task_title: next.map(|t| t.title.clone()).unwrap_or_default(),
+        next_task_prompt: next.and_then(|t| t.prompt.clone()).unwrap_or_default(),
+    };
+    prompt::render(&config.prompt_template, &vars).map_err(|e| {
+        RunError::Config(ConfigError::Invalid {
+            origin: "prompt_template".into(),
+            key: "prompt_template".into(),
+            message: e.to_string(),
+        })
+    })
 }
 
 fn collect(

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use swr_core::config::{Config, ConfigError};
+use swr_core::config::Config;
 use swr_core::event::RunEnd;
 use swr_core::runner::{self, RunError, RunOptions, STOP_GRACEFUL, STOP_KILL, StopLevel};
 use swr_core::spec::{self, Project};
@@ -291,31 +291,7 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
         .join(&config.tasks_filename);
     let list = spec::read_tasks(&tasks_path)?;
     let c = list.counts();
-    let next = list.next_task();
-    let vars = swr_core::prompt::PromptVars {
-        spec_name: opts.spec.clone(),
-        progress_summary: list.progress_summary(),
-        tasks_total: c.total,
-        tasks_done: c.done,
-        tasks_remaining: c.remaining(),
-        tasks_in_progress: c.in_progress,
-        timestamp: format!("{:.0}", jiff::Timestamp::now()),
-        tasks_path: tasks_path
-            .strip_prefix(&opts.project)
-            .unwrap_or(&tasks_path)
-            .display()
-            .to_string(),
-        next_task_id: next.map(|t| t.id.clone()).unwrap_or_default(),
-        next_task_title: next.map(|t| t.title.clone()).unwrap_or_default(),
-        next_task_prompt: next.and_then(|t| t.prompt.clone()).unwrap_or_default(),
-    };
-    let prompt = swr_core::prompt::render(&config.prompt_template, &vars).map_err(|e| {
-        ConfigError::Invalid {
-            origin: "prompt_template".into(),
-            key: "prompt_template".into(),
-            message: e.to_string(),
-        }
-    })?;
+    let prompt = runner::render_prompt(config, &opts.project, &opts.spec, &tasks_path, &list)?;
     let req = swr_core::provider::AttemptRequest {
         prompt: &prompt,
         model: opts.model.as_deref(),

@@ -205,11 +205,12 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
 
 /// Finds the runner a user means by `spec-or-id`: a runner id, or the latest runner of a spec
 /// (active ones first).
-fn find_runner(
-    store: &Store,
-    target: &str,
-    project: Option<&Path>,
-) -> anyhow::Result<RunnerRecord> {
+/// `project` is `--project` as typed: a path, `~` allowed.
+fn find_runner(store: &Store, target: &str, project: Option<&str>) -> anyhow::Result<RunnerRecord> {
+    let project = project
+        .map(|p| super::expand_tilde(p).canonicalize())
+        .transpose()?;
+    let project = project.as_deref();
     if let Ok(id) = target.parse::<RunnerId>()
         && let Some(r) = store.runner(&id)?
     {
@@ -246,12 +247,7 @@ fn find_runner(
 
 pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
     let store = open_store(config)?;
-    let project = args
-        .project
-        .as_deref()
-        .map(|p| super::expand_tilde(p).canonicalize())
-        .transpose()?;
-    let r = find_runner(&store, &args.target, project.as_deref())?;
+    let r = find_runner(&store, &args.target, args.project.as_deref())?;
     if !r.status.is_active() {
         println!(
             "runner {} ({}) is not running: {}",
@@ -309,12 +305,7 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
 
 pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
     let store = open_store(config)?;
-    let project = args
-        .project
-        .as_deref()
-        .map(|p| super::expand_tilde(p).canonicalize())
-        .transpose()?;
-    let r = find_runner(&store, &args.target, project.as_deref())?;
+    let r = find_runner(&store, &args.target, args.project.as_deref())?;
     let Some(mut path) = r.log_path.clone() else {
         println!("runner {} has no attempt log yet", r.runner_id);
         return Ok(exit::OK);
