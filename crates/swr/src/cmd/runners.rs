@@ -175,7 +175,12 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
                 )
             })
             .unwrap_or_else(|| "running".into());
-        let outcome = a.outcome.map(|o| o.as_str()).unwrap_or("running");
+        // Ended without an outcome: swr died during the attempt (closed by reconcile).
+        let outcome = match (a.outcome, a.ended_at) {
+            (Some(o), _) => o.as_str(),
+            (None, Some(_)) => "unknown",
+            (None, None) => "running",
+        };
         let exit = match (&a.exit_code, &a.signal) {
             (_, Some(s)) => s.clone(),
             (Some(c), None) => format!("exit {c}"),
