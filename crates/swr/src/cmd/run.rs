@@ -127,12 +127,16 @@ fn install_signals(tx: watch::Sender<StopLevel>) -> anyhow::Result<()> {
                 _ = term.recv() => STOP_GRACEFUL,
                 _ = hup.recv() => STOP_GRACEFUL,
             };
+            // Not eprintln!: with stderr's reader gone it would panic this task, and every
+            // later signal would be swallowed by the handler it leaves installed.
+            let mut err = std::io::stderr();
             if level == STOP_GRACEFUL && *tx.borrow() == 0 {
-                eprintln!(
+                let _ = writeln!(
+                    err,
                     "\nswr: stopping the agent (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to kill it now"
                 );
             } else if level == STOP_KILL {
-                eprintln!("\nswr: killing the agent now");
+                let _ = writeln!(err, "\nswr: killing the agent now");
             }
             tx.send_if_modified(|l| {
                 let raise = *l < level;
