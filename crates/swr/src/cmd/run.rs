@@ -28,10 +28,15 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         return Err(ExitError::usage(e.to_string()).into());
     }
     let max_runtime = match &args.max_runtime {
-        Some(s) => Some(
-            swr_core::config::parse_duration(s)
-                .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?,
-        ),
+        Some(s) => {
+            let d = swr_core::config::parse_duration(s)
+                .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?;
+            // Zero would create a runner only to stop it at once with exit 1.
+            if d.is_zero() {
+                return Err(ExitError::usage("--max-runtime must be more than 0").into());
+            }
+            Some(d)
+        }
         None => config.max_runtime,
     };
     let base = RunOptions {
