@@ -725,9 +725,11 @@ impl Run<'_, '_> {
                 })?
             }
         };
-        let (log_path, mut log) = namer
-            .create(iteration, attempt)
-            .map_err(io_err(&self.opts.project))?;
+        let (log_path, mut log) = namer.create(iteration, attempt).map_err(|source| {
+            // Named after the log directory: the project path alone hides what failed.
+            let dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
+            RunError::Io { path: dir, source }
+        })?;
         let started_at = Timestamp::now();
         attempt_log::write_header(
             &mut log,
