@@ -69,15 +69,52 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         let (stop_tx, stop_rx) = watch::channel::<StopLevel>(0);
         install_signals(stop_tx)?;
         let mut code = exit::OK;
+        let mut skipped = Vec::new();
         for s in specs {
             let opts = RunOptions {
                 spec: s,
                 ..base.clone()
             };
-            code = run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await?;
+            match run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await {
+                Ok(c) => code = c,
+                // With --all a spec another runner holds is its business: go on with the
+                // rest instead of giving up on every spec (two `--all` runs share the work).
+                Err(e)
+                    if args.all
+                        && e.downcast_ref::<ExitError>()
+                            .is_some_and(|x| x.code == exit::TEMPFAIL) =>
+                {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "swr: skipping spec '{}': another runner has it",
+                        opts.spec
+                    );
+                    skipped.push(opts.spec);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if code != exit::OK {
                 break;
             }
+        }
+        // The other runner may have finished them meanwhile.
+        skipped.retain(|s| {
+            let tasks = config
+                .specs_dir(&project.path)
+                .join(s)
+                .join(&config.tasks_filename);
+            !spec::read_tasks(&tasks).is_ok_and(|l| l.counts().is_complete())
+        });
+        if code == exit::OK && !skipped.is_empty() {
+            return Err(ExitError::new(
+                exit::TEMPFAIL,
+                format!(
+                    "spec(s) {} are being run by another runner; `swr status` shows them",
+                    skipped.join(", ")
+                ),
+            )
+            .into());
         }
         Ok(code)
     })
