@@ -208,3 +208,44 @@ fn run_all_skips_a_spec_another_runner_holds() {
     assert!(stop.status.success());
     assert_eq!(holder.wait().unwrap().code(), Some(130));
 }
+
+/// `swr logs -f` on a runner that is then killed -9 must end (and the orphaned agent be
+/// killed) instead of following a log nobody writes forever.
+#[test]
+fn logs_follow_ends_when_the_runner_is_killed_9() {
+    let w = World::new(1, json!({}));
+    let mut runner = w.spawn("hang");
+    w.wait_for("the agent", Duration::from_secs(20), |w| {
+        w.status()
+            .first()
+            .is_some_and(|r| r["agent"]["pid"].as_u64().unwrap_or(0) > 0)
+    });
+    let agent = w.status()[0]["agent"]["pid"].as_u64().unwrap() as u32;
+    let mut follow = w
+        .cmd("")
+        .args(["logs", "feat", "-f"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(s) = follow.try_wait().unwrap() {
+            assert!(s.success(), "{s:?}");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = follow.kill();
+            panic!("logs -f kept following a dead runner");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !run_support::alive(agent),
+        "the orphaned agent is still alive"
+    );
+}
