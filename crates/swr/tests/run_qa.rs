@@ -249,3 +249,26 @@ fn logs_follow_ends_when_the_runner_is_killed_9() {
         "the orphaned agent is still alive"
     );
 }
+
+/// `swr run --spec feat` from a subdirectory of the project finds the project, like git.
+#[test]
+fn run_without_project_finds_it_from_a_subdirectory() {
+    let w = World::new(1, json!({}));
+    let sub = w.project.join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = w
+        .cmd("ok")
+        .args(["run", "--spec", "feat", "--json"])
+        .current_dir(&sub)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(w.tasks_done(), 1);
+    assert_eq!(w.status()[0]["project"], w.project.display().to_string());
+}

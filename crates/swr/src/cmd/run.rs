@@ -197,7 +197,11 @@ fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {
         return super::resolve_project(config, a);
     }
     let cwd = std::env::current_dir()?;
-    if let Ok(p) = spec::project_at(&cwd, &config.layout()) {
+    // From anywhere inside the project (`src/`, `.spec-workflow/`), like git.
+    if let Some(p) = cwd
+        .ancestors()
+        .find_map(|d| spec::project_at(d, &config.layout()).ok())
+    {
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
