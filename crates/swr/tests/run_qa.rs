@@ -272,3 +272,32 @@ fn run_without_project_finds_it_from_a_subdirectory() {
     assert_eq!(w.tasks_done(), 1);
     assert_eq!(w.status()[0]["project"], w.project.display().to_string());
 }
+
+/// An agent that deletes tasks.md ends the run as a failure (exit 1, reason, retry log), not
+/// as a usage error (exit 2) with no trace.
+#[test]
+fn an_agent_deleting_tasks_md_fails_the_run_with_exit_1() {
+    let w = World::new(
+        2,
+        json!({"provider": "rm", "providers": {"rm": {
+            "command": ["sh", "-c", "rm \"$SWR_TASKS_PATH\"; echo removed"],
+            "prompt": "stdin", "output": "text"}}}),
+    );
+    let r = w.run("");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.finished()["end"]["kind"], "non_retryable");
+    let st = &w.status()[0];
+    assert_eq!(st["status"], "failed");
+    let reason = st["reason"].as_str().unwrap();
+    assert!(reason.contains("tasks.md became unreadable"), "{reason}");
+    let id = st["runner_id"].as_str().unwrap();
+    assert!(
+        w.project
+            .join(".spec-workflow/logs/retries")
+            .join(format!("{id}.json"))
+            .is_file()
+    );
+    let h = w.history();
+    let log = std::fs::read_to_string(h[0]["log_path"].as_str().unwrap()).unwrap();
+    assert!(log.contains("# outcome: "), "no footer: {log}");
+}

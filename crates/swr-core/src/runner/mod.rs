@@ -363,7 +363,21 @@ impl Run<'_, '_> {
                 continue;
             };
 
-            list = self.read_tasks()?;
+            list = match self.read_tasks() {
+                Ok(l) => l,
+                // The agent deleted or broke tasks.md: the run ends as a failure (exit 1, with
+                // its notification and retry log), not as a usage error of swr.
+                Err(RunError::Spec(e)) => {
+                    self.finish_attempt(&result, result.classified.outcome, None)?;
+                    return Ok(RunEnd::NonRetryable {
+                        outcome: Outcome::Usage,
+                        reason: format!(
+                            "tasks.md became unreadable during iteration {iteration}: {e}"
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let after = list.counts();
             self.counts = after;
             let ticked = after.done.saturating_sub(counts.done);
