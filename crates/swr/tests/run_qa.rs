@@ -301,3 +301,32 @@ fn an_agent_deleting_tasks_md_fails_the_run_with_exit_1() {
     let log = std::fs::read_to_string(h[0]["log_path"].as_str().unwrap()).unwrap();
     assert!(log.contains("# outcome: "), "no footer: {log}");
 }
+
+/// A rate limit whose reset is already past, repeated: waits grow like the retry backoff
+/// instead of re-running the agent in a tight loop that never uses up a retry.
+#[test]
+fn a_repeated_rate_limit_with_a_past_reset_backs_off() {
+    let w = World::new(1, json!({}));
+    let plan = vec!["ratelimit:0"; 200].join(",");
+    let mut child = w.spawn(&plan);
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let h = w.history();
+    assert!(
+        h.len() <= 10,
+        "{} attempts in 3 s: the rate limit is retried in a tight loop",
+        h.len()
+    );
+    assert!(h.len() >= 3, "{h:?}");
+    // retry_backoff_seconds 0.2 × 2.0: the second wait is at least 200 ms, the third 400 ms.
+    assert!(
+        h[1]["delay_before_next_ms"].as_u64().unwrap() >= 190,
+        "{h:?}"
+    );
+    assert!(
+        h[2]["delay_before_next_ms"].as_u64().unwrap() >= 390,
+        "{h:?}"
+    );
+}

@@ -433,6 +433,7 @@ impl Run<'_, '_> {
     ) -> Result<(Option<AttemptResult>, Option<RunEnd>), RunError> {
         let mut state = RetryState::default();
         let mut attempt = 0u32;
+        let mut rate_waits = 0u32;
         loop {
             attempt += 1;
             let result = self.run_attempt(iteration, attempt, prompt).await?;
@@ -479,6 +480,8 @@ impl Run<'_, '_> {
                     })?;
                 }
                 Decision::WaitUntil(until) => {
+                    rate_waits += 1;
+                    let until = rate_limit_floor(&self.policy, until, now, rate_waits);
                     let wait = (until - now).try_into().unwrap_or(Duration::ZERO);
                     self.finish_attempt(&result, outcome, Some(wait.as_millis() as u64))?;
                     let reason = result
@@ -1016,6 +1019,26 @@ fn collect(
         AgentSignal::ToolUse { name, input } => activity(format!("{name} {input}")),
         AgentSignal::ToolResult { .. } | AgentSignal::Notice(_) => {}
     }
+}
+
+/// A rate limit that names a reset already past (a CLI misreporting it, a skewed clock) is
+/// retried at once; when it keeps coming back that is a loop that never uses up a retry and
+/// burns attempts forever. From the second wait of an iteration on, wait at least the retry
+/// backoff, growing like it, up to `rate_limit_wait`.
+fn rate_limit_floor(
+    policy: &RetryPolicy,
+    until: Timestamp,
+    now: Timestamp,
+    waits: u32,
+) -> Timestamp {
+    if waits < 2 {
+        return until;
+    }
+    let exp = i32::try_from(waits - 2).unwrap_or(i32::MAX);
+    let secs = policy.backoff.as_secs_f64() * policy.multiplier.max(1.0).powi(exp);
+    let floor = Duration::try_from_secs_f64(secs.min(policy.rate_limit_wait.as_secs_f64()))
+        .unwrap_or(policy.rate_limit_wait);
+    until.max(now + delay_span(floor))
 }
 
 fn delay_span(d: Duration) -> jiff::SignedDuration {
