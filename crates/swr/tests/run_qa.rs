@@ -330,3 +330,42 @@ fn a_repeated_rate_limit_with_a_past_reset_backs_off() {
         "{h:?}"
     );
 }
+
+/// `run --all --max-runtime D` bounds the whole command: a later spec gets what is left of
+/// D, not a fresh D.
+#[test]
+fn max_runtime_bounds_run_all_as_a_whole() {
+    let w = World::new(1, json!({}));
+    let other = w.project.join(".spec-workflow/specs/other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("tasks.md"),
+        "- [ ] 1. One\n- [ ] 2. Two\n- [ ] 3. Three\n",
+    )
+    .unwrap();
+    git(&w.project, &["add", "-A"]);
+    git(&w.project, &["commit", "-q", "-m", "other spec"]);
+    let plan = ["sleep:1.5"; 10].join(",");
+    let out = w
+        .cmd(&plan)
+        .args([
+            "run",
+            "--project",
+            &w.project.display().to_string(),
+            "--all",
+            "--max-runtime",
+            "2s",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let other_attempts = w.history().iter().filter(|a| a["spec"] == "other").count();
+    // feat takes 1.5 s of the 2 s; `other` may start one iteration, not two.
+    assert!(
+        other_attempts <= 1,
+        "{other_attempts} attempts on the second spec"
+    );
+}

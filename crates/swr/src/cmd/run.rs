@@ -70,11 +70,27 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         install_signals(stop_tx)?;
         let mut code = exit::OK;
         let mut skipped = Vec::new();
+        // --max-runtime bounds the whole command, not each spec of --all: "8h" overnight
+        // must not become 8h per spec.
+        let deadline = base.max_runtime.map(|d| std::time::Instant::now() + d);
         for s in specs {
-            let opts = RunOptions {
+            let mut opts = RunOptions {
                 spec: s,
                 ..base.clone()
             };
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "swr: --max-runtime reached; spec '{}' and any after it not started",
+                        opts.spec
+                    );
+                    code = exit::FAILURE;
+                    break;
+                }
+                opts.max_runtime = Some(left);
+            }
             match run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await {
                 Ok(c) => code = c,
                 // With --all a spec another runner holds is its business: go on with the
