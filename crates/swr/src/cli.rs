@@ -275,8 +275,8 @@ pub struct RunArgs {
     /// Model passed to the agent. Default: the config's "model", else the agent's own default.
     #[arg(long, short = 'm', value_name = "MODEL")]
     pub model: Option<String>,
-    /// Stop after this many iterations.
-    #[arg(long, value_name = "N")]
+    /// Stop after this many iterations (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_iterations: Option<u32>,
     /// Stop after this long, e.g. 8h, 90m.
     #[arg(long, value_name = "DURATION")]

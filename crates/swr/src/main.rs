@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command};
 use crate::exit::ExitError;
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     match run(cli) {
@@ -36,6 +37,25 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `swr history | head`: Rust ignores SIGPIPE, so `println!` panics once the reader is gone.
+/// Exit quietly the way a process killed by SIGPIPE would (128 + 13) instead of printing a
+/// panic; restoring SIGPIPE's default action would need unsafe code.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// The error and its causes joined with ": ", leaving out a cause whose text the message

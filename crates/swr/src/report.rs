@@ -90,7 +90,9 @@ impl Reporter {
             (Some(bar), _) => bar.println(text),
             (None, Mode::Plain) => {
                 let t = self.started.elapsed().as_secs_f64();
-                eprintln!("[{t:8.1}s] {text}");
+                // Not eprintln!, which panics once stderr's reader is gone (`2>&1 | head`):
+                // a panic here would kill the runner mid-attempt.
+                let _ = writeln!(std::io::stderr(), "[{t:8.1}s] {text}");
             }
             _ => {}
         }
@@ -279,7 +281,7 @@ impl Reporter {
                     tasks.done,
                     tasks.total
                 );
-                eprintln!("{text}");
+                let _ = writeln!(std::io::stderr(), "{text}");
             }
         }
     }

@@ -369,7 +369,21 @@ impl Run<'_, '_> {
                 continue;
             };
 
-            list = self.read_tasks()?;
+            list = match self.read_tasks() {
+                Ok(l) => l,
+                // The agent deleted or broke tasks.md: the run ends as a failure (exit 1, with
+                // its notification and retry log), not as a usage error of swr.
+                Err(RunError::Spec(e)) => {
+                    self.finish_attempt(&result, result.classified.outcome, None)?;
+                    return Ok(RunEnd::NonRetryable {
+                        outcome: Outcome::Usage,
+                        reason: format!(
+                            "tasks.md became unreadable during iteration {iteration}: {e}"
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let after = list.counts();
             self.counts = after;
             let ticked = after.done.saturating_sub(counts.done);
@@ -425,6 +439,7 @@ impl Run<'_, '_> {
     ) -> Result<(Option<AttemptResult>, Option<RunEnd>), RunError> {
         let mut state = RetryState::default();
         let mut attempt = 0u32;
+        let mut rate_waits = 0u32;
         loop {
             attempt += 1;
             let result = self.run_attempt(iteration, attempt, prompt).await?;
@@ -471,6 +486,8 @@ impl Run<'_, '_> {
                     })?;
                 }
                 Decision::WaitUntil(until) => {
+                    rate_waits += 1;
+                    let until = rate_limit_floor(&self.policy, until, now, rate_waits);
                     let wait = (until - now).try_into().unwrap_or(Duration::ZERO);
                     self.finish_attempt(&result, outcome, Some(wait.as_millis() as u64))?;
                     let reason = result
@@ -710,9 +727,11 @@ impl Run<'_, '_> {
                 })?
             }
         };
-        let (log_path, mut log) = namer
-            .create(iteration, attempt)
-            .map_err(io_err(&self.opts.project))?;
+        let (log_path, mut log) = namer.create(iteration, attempt).map_err(|source| {
+            // Named after the log directory: the project path alone hides what failed.
+            let dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
+            RunError::Io { path: dir, source }
+        })?;
         let started_at = Timestamp::now();
         attempt_log::write_header(
             &mut log,
@@ -1022,6 +1041,26 @@ fn collect(
         AgentSignal::ToolUse { name, input } => activity(format!("{name} {input}")),
         AgentSignal::ToolResult { .. } | AgentSignal::Notice(_) => {}
     }
+}
+
+/// A rate limit that names a reset already past (a CLI misreporting it, a skewed clock) is
+/// retried at once; when it keeps coming back that is a loop that never uses up a retry and
+/// burns attempts forever. From the second wait of an iteration on, wait at least the retry
+/// backoff, growing like it, up to `rate_limit_wait`.
+fn rate_limit_floor(
+    policy: &RetryPolicy,
+    until: Timestamp,
+    now: Timestamp,
+    waits: u32,
+) -> Timestamp {
+    if waits < 2 {
+        return until;
+    }
+    let exp = i32::try_from(waits - 2).unwrap_or(i32::MAX);
+    let secs = policy.backoff.as_secs_f64() * policy.multiplier.max(1.0).powi(exp);
+    let floor = Duration::try_from_secs_f64(secs.min(policy.rate_limit_wait.as_secs_f64()))
+        .unwrap_or(policy.rate_limit_wait);
+    until.max(now + delay_span(floor))
 }
 
 fn delay_span(d: Duration) -> jiff::SignedDuration {

@@ -302,6 +302,16 @@ impl Store {
                         rusqlite::params![r.runner_id.as_str(), reason, now.as_millisecond()],
                     )
                     .map_err(|e| tx.err(e))?;
+                // The attempt it was supervising ends with it (its agent is killed right after
+                // this): left open, it would show as "running" in the history forever.
+                tx.conn
+                    .execute(
+                        "UPDATE attempts SET ended_at = ?2,
+                         error = COALESCE(error, 'swr died during this attempt; its outcome is unknown')
+                         WHERE runner_id = ?1 AND ended_at IS NULL",
+                        rusqlite::params![r.runner_id.as_str(), now.as_millisecond()],
+                    )
+                    .map_err(|e| tx.err(e))?;
                 if n == 1
                     && let Some(rec) = tx.runner(&r.runner_id)?
                 {

@@ -28,10 +28,15 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         return Err(ExitError::usage(e.to_string()).into());
     }
     let max_runtime = match &args.max_runtime {
-        Some(s) => Some(
-            swr_core::config::parse_duration(s)
-                .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?,
-        ),
+        Some(s) => {
+            let d = swr_core::config::parse_duration(s)
+                .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?;
+            // Zero would create a runner only to stop it at once with exit 1.
+            if d.is_zero() {
+                return Err(ExitError::usage("--max-runtime must be more than 0").into());
+            }
+            Some(d)
+        }
         None => config.max_runtime,
     };
     let base = RunOptions {
@@ -64,15 +69,68 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         let (stop_tx, stop_rx) = watch::channel::<StopLevel>(0);
         install_signals(stop_tx)?;
         let mut code = exit::OK;
+        let mut skipped = Vec::new();
+        // --max-runtime bounds the whole command, not each spec of --all: "8h" overnight
+        // must not become 8h per spec.
+        let deadline = base.max_runtime.map(|d| std::time::Instant::now() + d);
         for s in specs {
-            let opts = RunOptions {
+            let mut opts = RunOptions {
                 spec: s,
                 ..base.clone()
             };
-            code = run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await?;
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "swr: --max-runtime reached; spec '{}' and any after it not started",
+                        opts.spec
+                    );
+                    code = exit::FAILURE;
+                    break;
+                }
+                opts.max_runtime = Some(left);
+            }
+            match run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await {
+                Ok(c) => code = c,
+                // With --all a spec another runner holds is its business: go on with the
+                // rest instead of giving up on every spec (two `--all` runs share the work).
+                Err(e)
+                    if args.all
+                        && e.downcast_ref::<ExitError>()
+                            .is_some_and(|x| x.code == exit::TEMPFAIL) =>
+                {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "swr: skipping spec '{}': another runner has it",
+                        opts.spec
+                    );
+                    skipped.push(opts.spec);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if code != exit::OK {
                 break;
             }
+        }
+        // The other runner may have finished them meanwhile.
+        skipped.retain(|s| {
+            let tasks = config
+                .specs_dir(&project.path)
+                .join(s)
+                .join(&config.tasks_filename);
+            !spec::read_tasks(&tasks).is_ok_and(|l| l.counts().is_complete())
+        });
+        if code == exit::OK && !skipped.is_empty() {
+            return Err(ExitError::new(
+                exit::TEMPFAIL,
+                format!(
+                    "spec(s) {} are being run by another runner; `swr status` shows them",
+                    skipped.join(", ")
+                ),
+            )
+            .into());
         }
         Ok(code)
     })
@@ -146,12 +204,16 @@ fn install_signals(tx: watch::Sender<StopLevel>) -> anyhow::Result<()> {
                 _ = term.recv() => STOP_GRACEFUL,
                 _ = hup.recv() => STOP_GRACEFUL,
             };
+            // Not eprintln!: with stderr's reader gone it would panic this task, and every
+            // later signal would be swallowed by the handler it leaves installed.
+            let mut err = std::io::stderr();
             if level == STOP_GRACEFUL && *tx.borrow() == 0 {
-                eprintln!(
+                let _ = writeln!(
+                    err,
                     "\nswr: stopping the agent (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to kill it now"
                 );
             } else if level == STOP_KILL {
-                eprintln!("\nswr: killing the agent now");
+                let _ = writeln!(err, "\nswr: killing the agent now");
             }
             tx.send_if_modified(|l| {
                 let raise = *l < level;
@@ -170,7 +232,11 @@ fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {
         return super::resolve_project(config, a);
     }
     let cwd = std::env::current_dir()?;
-    if let Ok(p) = spec::project_at(&cwd, &config.layout()) {
+    // From anywhere inside the project (`src/`, `.spec-workflow/`), like git.
+    if let Some(p) = cwd
+        .ancestors()
+        .find_map(|d| spec::project_at(d, &config.layout()).ok())
+    {
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {

@@ -19,6 +19,12 @@ use crate::style::{Paint, progress_bar};
 /// left behind: every observer does this, so a kill -9 of a runner is noticed by the next look.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::open(&config.store_path())?;
+    reap_dead(&store, config)?;
+    Ok(store)
+}
+
+/// Marks dead runners crashed and kills what they left behind.
+fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<()> {
     for r in store.reconcile(&config.lock_dir())? {
         if let Some(a) = &r.agent {
             let report = swr_core::supervise::kill_orphans(
@@ -36,7 +42,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
             }
         }
     }
-    Ok(store)
+    Ok(())
 }
 
 pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
@@ -175,7 +181,12 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
                 )
             })
             .unwrap_or_else(|| "running".into());
-        let outcome = a.outcome.map(|o| o.as_str()).unwrap_or("running");
+        // Ended without an outcome: swr died during the attempt (closed by reconcile).
+        let outcome = match (a.outcome, a.ended_at) {
+            (Some(o), _) => o.as_str(),
+            (None, Some(_)) => "unknown",
+            (None, None) => "running",
+        };
         let exit = match (&a.exit_code, &a.signal) {
             (_, Some(s)) => s.clone(),
             (Some(c), None) => format!("exit {c}"),
@@ -285,6 +296,8 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
     let deadline = Instant::now() + config.stop_grace + Duration::from_secs(10);
     eprint!("stopping runner {} ({})…", r.runner_id, r.spec);
     loop {
+        // A runner that dies instead of stopping is marked crashed, not waited for.
+        reap_dead(&store, config)?;
         let now = store.runner(&r.runner_id)?;
         match now {
             Some(n) if !n.status.is_active() => {
@@ -316,9 +329,15 @@ pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     // Follow: new bytes of the current log, then the next attempt's log when the runner moves on.
+    let mut ticks = 0u32;
     loop {
         std::thread::sleep(Duration::from_millis(100));
         pos = print_from(&path, pos, &mut out)?;
+        ticks += 1;
+        if ticks.is_multiple_of(10) {
+            // A runner killed -9 never writes its end: without this the follow never ends.
+            reap_dead(&store, config)?;
+        }
         let Some(now) = store.runner(&r.runner_id)? else {
             return Ok(exit::OK);
         };
