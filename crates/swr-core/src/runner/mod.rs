@@ -490,11 +490,7 @@ impl Run<'_, '_> {
                     let until = rate_limit_floor(&self.policy, until, now, rate_waits);
                     let wait = (until - now).try_into().unwrap_or(Duration::ZERO);
                     self.finish_attempt(&result, outcome, Some(wait.as_millis() as u64))?;
-                    let reason = result
-                        .classified
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| "rate limited".into());
+                    let reason = readable_limit(result.classified.error.as_deref());
                     if let Some(end) = self.wait_until(until, &reason).await? {
                         return Ok((None, Some(end)));
                     }
@@ -1063,6 +1059,18 @@ fn rate_limit_floor(
     until.max(now + delay_span(floor))
 }
 
+/// A rate-limit message for people: claude's `usage limit reached|<epoch>` carries the reset
+/// time as a machine suffix, which the wait's own time already says.
+fn readable_limit(error: Option<&str>) -> String {
+    let text = error.unwrap_or("rate limited").trim();
+    match text.rsplit_once('|') {
+        Some((head, epoch)) if !epoch.is_empty() && epoch.chars().all(|c| c.is_ascii_digit()) => {
+            head.trim().to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
 fn delay_span(d: Duration) -> jiff::SignedDuration {
     jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::ZERO)
 }
@@ -1092,5 +1100,24 @@ fn describe_exit(r: &ExitReport) -> String {
         (_, Some(code), _) => format!("exit code {code}"),
         (_, _, Some(sig)) => format!("killed by {}", supervise::signal_name(sig)),
         _ => "no exit status".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_limit;
+
+    #[test]
+    fn limit_messages_drop_the_epoch_suffix_only() {
+        assert_eq!(
+            readable_limit(Some("Claude AI usage limit reached|1755615600")),
+            "Claude AI usage limit reached"
+        );
+        assert_eq!(
+            readable_limit(Some("You've hit your limit · resets 2pm")),
+            "You've hit your limit · resets 2pm"
+        );
+        assert_eq!(readable_limit(Some("a|b")), "a|b");
+        assert_eq!(readable_limit(None), "rate limited");
     }
 }

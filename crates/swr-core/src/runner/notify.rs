@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// How long a notifier may run before it is killed.
+const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `SWR_EVENT` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyEvent {
@@ -51,8 +54,18 @@ pub fn notify(
         .spawn();
     match child {
         Ok(mut child) => {
-            // Reaped off the runner's path so a slow notifier never delays it.
+            // Reaped off the runner's path so a slow notifier never delays it; one that hangs
+            // is killed rather than left behind.
             std::thread::spawn(move || {
+                let deadline = std::time::Instant::now() + NOTIFY_TIMEOUT;
+                while std::time::Instant::now() < deadline {
+                    if !matches!(child.try_wait(), Ok(None)) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                tracing::warn!("notify_command still running after {NOTIFY_TIMEOUT:?}: killed");
+                let _ = child.kill();
                 let _ = child.wait();
             });
         }
