@@ -51,6 +51,7 @@ fn crash_then_recovery_with_exact_delays() {
     }
     let status = w.status();
     assert_eq!(status[0]["status"], "completed");
+    assert_eq!(status[0]["retry_count"], 0, "the retry counter resets after a success");
     assert_eq!(status[0]["tasks"]["done"], 2);
 }
 

@@ -400,6 +400,8 @@ impl Run<'_, '_> {
             // between agents.
             self.deferred = Some(RunnerUpdate {
                 tasks: Some(after),
+                // The iteration succeeded: its retries are over.
+                retry_count: Some(0),
                 last_outcome: Some(Some(outcome)),
                 last_commit: if committed {
                     Some(head_after.clone())
