@@ -51,7 +51,6 @@ fn crash_then_recovery_with_exact_delays() {
     }
     let status = w.status();
     assert_eq!(status[0]["status"], "completed");
-    assert_eq!(status[0]["retry_count"], 0, "the retry counter resets after a success");
     assert_eq!(status[0]["tasks"]["done"], 2);
 }
 
@@ -384,4 +383,14 @@ fn a_killed_by_signal_attempt_names_the_signal() {
     assert_eq!(h[0]["outcome"], "signal");
     assert_eq!(h[0]["signal"], "SIGSEGV");
     assert_eq!(h[0]["error"], "killed by SIGSEGV");
+}
+
+#[test]
+fn the_stored_retry_count_resets_when_the_retried_iteration_succeeds() {
+    let w = World::new(2, json!({}));
+    let r = w.run("ok,crash,ok");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let st = &w.status()[0];
+    assert_eq!(st["status"], "completed");
+    assert_eq!(st["retry_count"], 0, "{st}");
 }
