@@ -766,3 +766,131 @@ impl Hasher for IdHasher {
         self.0
     }
 }
+
+#[cfg(test)]
+#[path = "parse_reference.rs"]
+mod reference;
+
+/// Differential tests: the live parser against the frozen pre-rewrite parser.
+#[cfg(test)]
+mod same_as_reference {
+    use proptest::prelude::*;
+
+    fn assert_same(text: &str) {
+        let new = super::parse_with_sites(text);
+        let old = super::reference::parse_with_sites(text);
+        assert_eq!(new.list, old.list, "text: {text:?}");
+        assert_eq!(new.sites, old.sites, "text: {text:?}");
+    }
+
+    #[test]
+    fn fixtures_and_edge_cases() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spec");
+        for name in ["mcp_tasks.md", "mixed_section.md", "python_heading.md"] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixture");
+            assert_same(&text);
+            assert_same(&text.replace('\n', "\r\n"));
+            assert_same(&text.replace('\n', "\r"));
+            assert_same(&format!("\u{feff}{text}"));
+        }
+        for text in [
+            "",
+            "\n",
+            "\r\n\r",
+            "\u{feff}",
+            "- [ ] 1. a\u{a0}\n  - _Prompt: x\u{3000}_\u{85}\n",
+            "- [ ] 1. a\x0b\n\x0b- [ ] 2. b\x0c\n",
+            "## Tasks\n- [ ] 1. a\n## Other\n- [ ] 2. b\n## Tasks\n- [ ] 3. c",
+            "- [ ] 0. pre\n```\n## Tasks\n```\n## TASKS (v2)\n- [ ] 1. a\n# Top\n- [ ] 2. b",
+            "- [ ] 1. a\n  - _Prompt: open\n## Other\n## Tasks\n- [ ] 2. b\n",
+            "## Tasks\n- [ ] 1. a\n  - _Prompt: open\n## Other\nmore\n## Tasks\n",
+            "### TASK-1: A\n**Status**: done\n### Task 2: B\n- **Status:** wip\n### task_3: C\n",
+            "- [ ] 1. a\n  - **Files**: `a.rs` (new), b.rs, (x)\n  - File: c.rs\n  - files: d\n",
+            "- [ ] a\n- [ ] b\n- [ ] 2. c\n- [é] d\n- [ ]\n- [x]  \n*\t[X]\t1\\.\tt",
+        ] {
+            assert_same(text);
+        }
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let body = prop_oneof![
+            Just("- [ ] 1. Task".to_string()),
+            Just("- [x] 1.2 Done".to_string()),
+            Just("* [-] 2\\. Doing".to_string()),
+            Just("- [~] 3. Stuck".to_string()),
+            Just("- [X] criterion".to_string()),
+            Just("+ [ ] plus".to_string()),
+            Just("- [?] odd".to_string()),
+            Just("- [é] odd".to_string()),
+            Just("- [ ]".to_string()),
+            Just("- [ ] 1.2.3\\. deep".to_string()),
+            Just("- [ ] 7 .x".to_string()),
+            Just("- _Prompt: Role: x | Task: y_".to_string()),
+            Just("- _Prompt: unclosed".to_string()),
+            Just("_Prompt:_".to_string()),
+            Just("continues_".to_string()),
+            Just("still going".to_string()),
+            Just("- _Requirements: 1.1_".to_string()),
+            Just("- _Leverage: a.ts_".to_string()),
+            Just("- _Blocked: why_".to_string()),
+            Just("- File: a.rs, b.rs (new)".to_string()),
+            Just("**Files:** `x.rs`, (gone)".to_string()),
+            Just("Purpose: p".to_string()),
+            Just("## Tasks".to_string()),
+            Just("## tasks (v2) ##".to_string()),
+            Just("## Tasksmith".to_string()),
+            Just("## Other".to_string()),
+            Just("# Top".to_string()),
+            Just("####### seven".to_string()),
+            Just("### TASK-1: Heading".to_string()),
+            Just("### Task 2.1: Heading".to_string()),
+            Just("### Task List: no".to_string()),
+            Just("**Status**: in progress".to_string()),
+            Just("- **Status:** completed".to_string()),
+            Just("Status: blocked".to_string()),
+            Just("**Status**: ???".to_string()),
+            Just("```".to_string()),
+            Just("```rust".to_string()),
+            Just("``` a`b".to_string()),
+            Just("~~~~".to_string()),
+            Just("````".to_string()),
+            Just("".to_string()),
+            Just("\u{feff}".to_string()),
+            Just("\u{a0}".to_string()),
+            Just("\u{3000}x\u{2003}".to_string()),
+            Just("\x0b".to_string()),
+            "[ -~]{0,20}",
+            "[-*_\\[\\]x~#`: .1-9a-zA-Z\t]{0,16}",
+            "\\PC{0,12}",
+        ];
+        let ws = prop_oneof![
+            Just(""),
+            Just(" "),
+            Just("\t"),
+            Just("\u{a0}"),
+            Just("  \t")
+        ];
+        (0usize..10, prop_oneof![Just(" "), Just("\t")], body, ws)
+            .prop_map(|(n, indent, body, trail)| format!("{}{body}{trail}", indent.repeat(n)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn same_on_markdownish_mixes(
+            lines in proptest::collection::vec(line(), 0..40),
+            eol in prop_oneof![Just("\n"), Just("\r\n"), Just("\r"), Just("\n\r")],
+            bom in any::<bool>(),
+        ) {
+            let mut text = if bom { "\u{feff}".to_string() } else { String::new() };
+            text.push_str(&lines.join(eol));
+            assert_same(&text);
+        }
+
+        #[test]
+        fn same_on_arbitrary_text(text in "\\PC*") {
+            assert_same(&text);
+        }
+    }
+}
