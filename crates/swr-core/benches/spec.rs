@@ -1,6 +1,10 @@
 //! Benchmarks of the spec module: parsing a large tasks.md and discovering projects in a
 //! large tree of repositories. Targets: parse under 1 ms, walk under 200 ms.
 //!
+//! Parse inputs: `10000_tasks` is the MCP template's shape (six metadata bullets, a criterion
+//! every third task, a sub-task every fifth: 4.2 MB, 12,000 tasks); `10000_lean` is a title
+//! and three 30-200 character bullets per task (3.9 MB); `10000_bare` is checkboxes only.
+//!
 //! `cargo bench -p swr-core --bench spec -- --measurement-time 5`
 
 #![allow(clippy::unwrap_used)]
@@ -46,6 +50,31 @@ fn generate_tasks_md(n: usize) -> String {
     s
 }
 
+/// A leaner tasks.md of `n` tasks: a title line and three metadata bullets of about 80 to
+/// 200 characters (`_Leverage:`, `_Requirements:`, `_Prompt:`), as real specs mostly are.
+fn generate_lean_tasks_md(n: usize) -> String {
+    let mut s = String::from("# Tasks Document\n\n");
+    for i in 1..=n {
+        let mark = if i % 3 == 0 { 'x' } else { ' ' };
+        s.push_str(&format!(
+            "- [{mark}] {i}. Add the request validator for endpoint {i} in src/api/handlers.rs\n\
+             \x20 - _Leverage: src/api/validation.rs, src/api/errors.rs, src/models/request_{i}.rs_\n\
+             \x20 - _Requirements: {i}.1, {i}.2_\n\
+             \x20 - _Prompt: Role: Rust backend developer | Task: Validate the body of endpoint {i} against its schema and map failures to 422 | Restrictions: no new dependencies | Success: the new tests pass_\n\n"
+        ));
+    }
+    s
+}
+
+/// `n` bare checkbox lines: no metadata at all, the least a 10,000-task file can hold.
+fn generate_bare_tasks_md(n: usize) -> String {
+    let mut s = String::from("# Tasks Document\n\n");
+    for i in 1..=n {
+        s.push_str(&format!("- [ ] {i}. Implement feature {i}\n"));
+    }
+    s
+}
+
 fn bench_parse(c: &mut Criterion) {
     let text = generate_tasks_md(10_000);
     let tasks = parse(&text).tasks.len();
@@ -54,6 +83,18 @@ fn bench_parse(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Bytes(text.len() as u64));
     group.bench_function("tasks_md_10000_tasks", |b| {
         b.iter(|| parse(black_box(&text)))
+    });
+    let lean = generate_lean_tasks_md(10_000);
+    assert_eq!(parse(&lean).tasks.len(), 10_000);
+    group.throughput(criterion::Throughput::Bytes(lean.len() as u64));
+    group.bench_function("tasks_md_10000_lean", |b| {
+        b.iter(|| parse(black_box(&lean)))
+    });
+    let bare = generate_bare_tasks_md(10_000);
+    assert_eq!(parse(&bare).tasks.len(), 10_000);
+    group.throughput(criterion::Throughput::Bytes(bare.len() as u64));
+    group.bench_function("tasks_md_10000_bare", |b| {
+        b.iter(|| parse(black_box(&bare)))
     });
     // A realistic spec size, for the per-call cost the runner pays on every iteration.
     let small = generate_tasks_md(100);

@@ -40,43 +40,82 @@ pub fn parse(text: &str) -> TaskList {
 }
 
 pub(crate) fn parse_with_sites(text: &str) -> Parsed {
+    let bytes = text.as_bytes();
     let body_start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let has_cr = text.as_bytes().contains(&b'\r');
-    let sections = tasks_sections(text, body_start, has_cr);
+    // SIMD scans (memchr) over the whole text cost far less than one per-line pass.
+    let has_cr = memchr::memchr(b'\r', bytes).is_some();
 
     let mut b = Builder::new(text);
     // Every task line holds a `[`: reserving up front avoids re-copying a large Vec<Task>
     // (and glibc's costly frees of the old buffers) on big files.
-    let estimate = text.bytes().filter(|&c| c == b'[').count();
-    b.tasks.reserve(estimate.min(text.len() / 8));
-    b.sites.reserve(estimate.min(text.len() / 8));
+    let estimate = memchr::memchr_iter(b'[', bytes).count().min(text.len() / 8);
+    b.tasks.reserve(estimate);
+    b.sites.reserve(estimate);
+    b.explicit_id.reserve(estimate);
+
     let mut fence: Option<Fence> = None;
-    let mut section_idx = 0;
-    for (idx, line) in Lines::new(text, body_start, has_cr).enumerate() {
-        let no = idx + 1;
-        let (indent, rest) = split_indent(line.text);
+    let mut scope = Scope::Whole;
+    let mut pos = body_start;
+    let mut no = 0;
+    while pos < bytes.len() {
+        no += 1;
+        let rest = &bytes[pos..];
+        let (len, term) = if has_cr {
+            match memchr::memchr2(b'\n', b'\r', rest) {
+                Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => (i, 2),
+                Some(i) => (i, 1),
+                None => (rest.len(), 0),
+            }
+        } else {
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => (i, 1),
+                None => (rest.len(), 0),
+            }
+        };
+        // Terminators are ASCII, so these are char boundaries.
+        let Some(line) = text.get(pos..pos + len) else {
+            break;
+        };
+        pos += len + term;
+
+        let (indent, rest) = split_indent(line);
+        let Some(&first) = rest.as_bytes().first() else {
+            // Blank: only an open prompt cares (fences ignore it; it is never a heading).
+            if fence.is_none() && scope != Scope::Out {
+                b.line(no, pos, indent, rest);
+            }
+            continue;
+        };
         if let Some(f) = fence {
-            if f.closes(rest) {
+            if first == f.ch && f.closes(rest) {
                 fence = None;
             }
             continue;
         }
-        if let Some(f) = Fence::open(rest, no) {
+        if matches!(first, b'`' | b'~')
+            && let Some(f) = Fence::open(rest, no)
+        {
             b.end_prompt();
             fence = Some(f);
             continue;
         }
-        let in_scope = match &sections {
-            None => true,
-            Some(s) => {
-                while section_idx < s.len() && s[section_idx].1 <= no {
-                    section_idx += 1;
+        if first == b'#'
+            && let Some((level, title)) = heading(indent, rest)
+            && level <= 2
+        {
+            // Only `## Tasks` sections count once one exists. The first one found throws
+            // away what was read before it, as if that text had never been in scope.
+            if level == 2 && is_tasks_title(title) {
+                if scope == Scope::Whole {
+                    b.reset();
                 }
-                section_idx < s.len() && s[section_idx].0 <= no
+                scope = Scope::In;
+            } else if scope == Scope::In {
+                scope = Scope::Out;
             }
-        };
-        if in_scope {
-            b.line(no, line.next, indent, rest.trim_end());
+        }
+        if scope != Scope::Out {
+            b.line(no, pos, indent, trim_end(rest));
         }
     }
     if let Some(f) = fence {
@@ -88,53 +127,40 @@ pub(crate) fn parse_with_sites(text: &str) -> Parsed {
     b.finish()
 }
 
-/// One line without its terminator, and the byte offset just past its terminator.
-struct Line<'a> {
-    text: &'a str,
-    next: usize,
+/// Which lines are read: all of them until a `## Tasks` heading is seen, then only those
+/// inside `## Tasks` sections (up to the next heading of level 1 or 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Whole,
+    In,
+    Out,
 }
 
-/// Splits on `\n`, `\r\n` and lone `\r`, like a text editor would.
-struct Lines<'a> {
-    text: &'a str,
-    pos: usize,
-    has_cr: bool,
+/// Whether a byte is ASCII and not whitespace in `char::is_whitespace`'s sense (which,
+/// unlike `u8::is_ascii_whitespace`, includes the vertical tab).
+fn is_solid_ascii(b: u8) -> bool {
+    b < 0x80 && !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-impl<'a> Lines<'a> {
-    fn new(text: &'a str, pos: usize, has_cr: bool) -> Self {
-        Lines { text, pos, has_cr }
+/// `str::trim_end`, without decoding a char when the last byte settles it.
+fn trim_end(s: &str) -> &str {
+    match s.as_bytes().last() {
+        Some(&b) if !is_solid_ascii(b) => s.trim_end(),
+        _ => s,
     }
 }
 
-impl<'a> Iterator for Lines<'a> {
-    type Item = Line<'a>;
-
-    fn next(&mut self) -> Option<Line<'a>> {
-        let rest = self.text.get(self.pos..).filter(|r| !r.is_empty())?;
-        let (len, term) = if self.has_cr {
-            let bytes = rest.as_bytes();
-            match bytes.iter().position(|&c| c == b'\n' || c == b'\r') {
-                Some(i) if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') => (i, 2),
-                Some(i) => (i, 1),
-                None => (rest.len(), 0),
-            }
-        } else {
-            // Fast path (memchr inside `find`) for the common LF-only file.
-            match rest.find('\n') {
-                Some(i) => (i, 1),
-                None => (rest.len(), 0),
-            }
-        };
-        let start = self.pos;
-        self.pos += len + term;
-        // Terminators are ASCII, so these are char boundaries.
-        let text = self.text.get(start..start + len)?;
-        Some(Line {
-            text,
-            next: self.pos,
-        })
+/// `str::trim_start`, without decoding a char when the first byte settles it.
+fn trim_start(s: &str) -> &str {
+    match s.as_bytes().first() {
+        Some(&b) if !is_solid_ascii(b) => s.trim_start(),
+        _ => s,
     }
+}
+
+/// `str::trim`, without decoding chars when the end bytes settle it.
+fn trim(s: &str) -> &str {
+    trim_end(trim_start(s))
 }
 
 /// Width of the leading whitespace in columns (a tab advances to the next multiple of 4, as
@@ -168,7 +194,7 @@ impl Fence {
             return None;
         }
         let len = bytes.iter().take_while(|&&c| c == ch).count();
-        if len < 3 || (ch == b'`' && rest[len..].contains('`')) {
+        if len < 3 || (ch == b'`' && memchr::memchr(b'`', &bytes[len..]).is_some()) {
             return None;
         }
         Some(Fence { ch, len, line })
@@ -177,7 +203,7 @@ impl Fence {
     fn closes(&self, rest: &str) -> bool {
         let bytes = rest.as_bytes();
         let len = bytes.iter().take_while(|&&c| c == self.ch).count();
-        len >= self.len && rest[len..].trim().is_empty()
+        len >= self.len && trim(&rest[len..]).is_empty()
     }
 }
 
@@ -192,10 +218,10 @@ fn heading(indent: usize, rest: &str) -> Option<(usize, &str)> {
     if level > 6 || !(after.is_empty() || after.starts_with([' ', '\t'])) {
         return None;
     }
-    let mut text = after.trim();
+    let mut text = trim(after);
     let unclosed = text.trim_end_matches('#');
     if unclosed.is_empty() || unclosed.ends_with([' ', '\t']) {
-        text = unclosed.trim_end();
+        text = trim_end(unclosed);
     }
     Some((level, text))
 }
@@ -209,45 +235,6 @@ fn is_tasks_title(title: &str) -> bool {
             .chars()
             .next()
             .is_none_or(|c| !c.is_alphanumeric())
-}
-
-/// Line ranges `[start, end)` (1-based) of the `## Tasks` sections, or `None` when the file
-/// has none (then the whole file counts).
-fn tasks_sections(text: &str, body_start: usize, has_cr: bool) -> Option<Vec<(usize, usize)>> {
-    if !text.contains("##") {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut open: Option<usize> = None;
-    let mut fence: Option<Fence> = None;
-    for (idx, line) in Lines::new(text, body_start, has_cr).enumerate() {
-        let no = idx + 1;
-        let (indent, rest) = split_indent(line.text);
-        if let Some(f) = fence {
-            if f.closes(rest) {
-                fence = None;
-            }
-            continue;
-        }
-        if let Some(f) = Fence::open(rest, no) {
-            fence = Some(f);
-            continue;
-        }
-        if let Some((level, title)) = heading(indent, rest)
-            && level <= 2
-        {
-            if let Some(start) = open.take() {
-                out.push((start, no));
-            }
-            if level == 2 && is_tasks_title(title) {
-                open = Some(no);
-            }
-        }
-    }
-    if let Some(start) = open {
-        out.push((start, usize::MAX));
-    }
-    (!out.is_empty()).then_some(out)
 }
 
 /// `TASK-1: Title`, `Task 2.3: Title`, `task_7: Title`: the Python tool's heading tasks.
@@ -273,7 +260,11 @@ fn checkbox(rest: &str) -> Option<(char, usize, &str)> {
     if bytes.len() < 4 || !matches!(bytes[0], b'-' | b'*') || !matches!(bytes[1], b' ' | b'\t') {
         return None;
     }
-    let after_bullet = rest[1..].trim_start_matches([' ', '\t']);
+    let blanks = bytes[1..]
+        .iter()
+        .take_while(|&&c| matches!(c, b' ' | b'\t'))
+        .count();
+    let after_bullet = &rest[1 + blanks..];
     let inner = after_bullet.strip_prefix('[')?;
     let mark = inner.chars().next()?;
     let after = inner[mark.len_utf8()..].strip_prefix(']')?;
@@ -326,7 +317,7 @@ fn split_id(text: &str) -> Option<(&str, &str)> {
     if !separated {
         return None;
     }
-    Some((&text[..id_end], text[k..].trim_end()))
+    Some((&text[..id_end], trim_end(&text[k..])))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -342,7 +333,7 @@ fn labelled<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let rest = rest.strip_prefix("**").unwrap_or(rest);
     let rest = rest.strip_prefix(':')?;
     let rest = rest.strip_prefix("**").unwrap_or(rest);
-    Some(rest.trim())
+    Some(trim(rest))
 }
 
 /// A `**Status**:` value of the Python heading format.
@@ -381,7 +372,7 @@ pub(super) fn status_word(value: &str) -> Option<TaskStatus> {
 fn strip_bullet(content: &str) -> &str {
     let b = content.as_bytes();
     if b.len() >= 2 && matches!(b[0], b'-' | b'*' | b'+') && matches!(b[1], b' ' | b'\t') {
-        content[2..].trim_start()
+        trim_start(&content[2..])
     } else {
         content
     }
@@ -401,15 +392,15 @@ fn ends_prompt(content: &str) -> bool {
 /// File paths from a `Files:` value: comma separated, `(notes)` and backticks removed.
 fn split_files(value: &str, out: &mut Vec<String>) {
     for piece in value.split(',') {
-        let mut piece = piece.trim();
+        let mut piece = trim(piece);
         let without_note;
         if let Some(open) = piece.find('(')
             && let Some(close) = piece[open..].find(')')
         {
             without_note = format!("{}{}", &piece[..open], &piece[open + close + 1..]);
-            piece = without_note.trim();
+            piece = trim(&without_note);
         }
-        let piece = piece.trim_matches('`').trim();
+        let piece = trim(piece.trim_matches('`'));
         if !piece.is_empty() {
             out.push(piece.to_string());
         }
@@ -457,6 +448,19 @@ impl<'a> Builder<'a> {
             current: None,
             prompt: None,
         }
+    }
+
+    /// Forgets everything read so far (keeping the buffers' capacity).
+    fn reset(&mut self) {
+        self.tasks.clear();
+        self.sites.clear();
+        self.explicit_id.clear();
+        self.warnings.clear();
+        self.stack.clear();
+        self.heading_task = None;
+        self.heading_status_seen = false;
+        self.current = None;
+        self.prompt = None;
     }
 
     fn warn(&mut self, line: usize, message: String) {
@@ -525,7 +529,7 @@ impl<'a> Builder<'a> {
             );
             return;
         };
-        let text = after.trim();
+        let text = trim(after);
         if text.is_empty() {
             self.warn(no, "checkbox without text; line ignored".to_string());
             return;
@@ -587,9 +591,9 @@ impl<'a> Builder<'a> {
                 let Some(task) = self.outside_check(no, "_Prompt:") else {
                     return;
                 };
-                let value = value.trim();
+                let value = trim(value);
                 if let Some(closed) = value.strip_suffix('_') {
-                    set_nonempty(&mut self.tasks[task].prompt, closed.trim());
+                    set_nonempty(&mut self.tasks[task].prompt, trim(closed));
                 } else {
                     self.prompt = Some(PendingPrompt {
                         task,
@@ -604,8 +608,8 @@ impl<'a> Builder<'a> {
                     let Some(task) = self.outside_check(no, key) else {
                         return;
                     };
-                    let value = value.trim();
-                    let value = value.strip_suffix('_').unwrap_or(value).trim();
+                    let value = trim(value);
+                    let value = trim(value.strip_suffix('_').unwrap_or(value));
                     let t = &mut self.tasks[task];
                     let field = match key {
                         "_Requirements:" => &mut t.requirements,
@@ -621,6 +625,10 @@ impl<'a> Builder<'a> {
         let Some(task) = self.current else {
             return;
         };
+        let key = s.strip_prefix("**").unwrap_or(s);
+        if !matches!(key.as_bytes().first(), Some(b'f' | b'F' | b's' | b'S')) {
+            return;
+        }
         if let Some(value) = labelled(s, "files").or_else(|| labelled(s, "file")) {
             split_files(value, &mut self.tasks[task].files);
         } else if self.heading_task == Some(task)
@@ -659,7 +667,7 @@ impl<'a> Builder<'a> {
             return;
         };
         let (piece, closed) = match content.strip_suffix('_') {
-            Some(piece) => (piece.trim_end(), true),
+            Some(piece) => (trim_end(piece), true),
             None => (content, false),
         };
         if !p.text.is_empty() && !piece.is_empty() {
@@ -764,5 +772,133 @@ impl Hasher for IdHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+#[path = "parse_reference.rs"]
+mod reference;
+
+/// Differential tests: the live parser against the frozen pre-rewrite parser.
+#[cfg(test)]
+mod same_as_reference {
+    use proptest::prelude::*;
+
+    fn assert_same(text: &str) {
+        let new = super::parse_with_sites(text);
+        let old = super::reference::parse_with_sites(text);
+        assert_eq!(new.list, old.list, "text: {text:?}");
+        assert_eq!(new.sites, old.sites, "text: {text:?}");
+    }
+
+    #[test]
+    fn fixtures_and_edge_cases() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spec");
+        for name in ["mcp_tasks.md", "mixed_section.md", "python_heading.md"] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixture");
+            assert_same(&text);
+            assert_same(&text.replace('\n', "\r\n"));
+            assert_same(&text.replace('\n', "\r"));
+            assert_same(&format!("\u{feff}{text}"));
+        }
+        for text in [
+            "",
+            "\n",
+            "\r\n\r",
+            "\u{feff}",
+            "- [ ] 1. a\u{a0}\n  - _Prompt: x\u{3000}_\u{85}\n",
+            "- [ ] 1. a\x0b\n\x0b- [ ] 2. b\x0c\n",
+            "## Tasks\n- [ ] 1. a\n## Other\n- [ ] 2. b\n## Tasks\n- [ ] 3. c",
+            "- [ ] 0. pre\n```\n## Tasks\n```\n## TASKS (v2)\n- [ ] 1. a\n# Top\n- [ ] 2. b",
+            "- [ ] 1. a\n  - _Prompt: open\n## Other\n## Tasks\n- [ ] 2. b\n",
+            "## Tasks\n- [ ] 1. a\n  - _Prompt: open\n## Other\nmore\n## Tasks\n",
+            "### TASK-1: A\n**Status**: done\n### Task 2: B\n- **Status:** wip\n### task_3: C\n",
+            "- [ ] 1. a\n  - **Files**: `a.rs` (new), b.rs, (x)\n  - File: c.rs\n  - files: d\n",
+            "- [ ] a\n- [ ] b\n- [ ] 2. c\n- [é] d\n- [ ]\n- [x]  \n*\t[X]\t1\\.\tt",
+        ] {
+            assert_same(text);
+        }
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let body = prop_oneof![
+            Just("- [ ] 1. Task".to_string()),
+            Just("- [x] 1.2 Done".to_string()),
+            Just("* [-] 2\\. Doing".to_string()),
+            Just("- [~] 3. Stuck".to_string()),
+            Just("- [X] criterion".to_string()),
+            Just("+ [ ] plus".to_string()),
+            Just("- [?] odd".to_string()),
+            Just("- [é] odd".to_string()),
+            Just("- [ ]".to_string()),
+            Just("- [ ] 1.2.3\\. deep".to_string()),
+            Just("- [ ] 7 .x".to_string()),
+            Just("- _Prompt: Role: x | Task: y_".to_string()),
+            Just("- _Prompt: unclosed".to_string()),
+            Just("_Prompt:_".to_string()),
+            Just("continues_".to_string()),
+            Just("still going".to_string()),
+            Just("- _Requirements: 1.1_".to_string()),
+            Just("- _Leverage: a.ts_".to_string()),
+            Just("- _Blocked: why_".to_string()),
+            Just("- File: a.rs, b.rs (new)".to_string()),
+            Just("**Files:** `x.rs`, (gone)".to_string()),
+            Just("Purpose: p".to_string()),
+            Just("## Tasks".to_string()),
+            Just("## tasks (v2) ##".to_string()),
+            Just("## Tasksmith".to_string()),
+            Just("## Other".to_string()),
+            Just("# Top".to_string()),
+            Just("####### seven".to_string()),
+            Just("### TASK-1: Heading".to_string()),
+            Just("### Task 2.1: Heading".to_string()),
+            Just("### Task List: no".to_string()),
+            Just("**Status**: in progress".to_string()),
+            Just("- **Status:** completed".to_string()),
+            Just("Status: blocked".to_string()),
+            Just("**Status**: ???".to_string()),
+            Just("```".to_string()),
+            Just("```rust".to_string()),
+            Just("``` a`b".to_string()),
+            Just("~~~~".to_string()),
+            Just("````".to_string()),
+            Just("".to_string()),
+            Just("\u{feff}".to_string()),
+            Just("\u{a0}".to_string()),
+            Just("\u{3000}x\u{2003}".to_string()),
+            Just("\x0b".to_string()),
+            "[ -~]{0,20}",
+            "[-*_\\[\\]x~#`: .1-9a-zA-Z\t]{0,16}",
+            "\\PC{0,12}",
+        ];
+        let ws = prop_oneof![
+            Just(""),
+            Just(" "),
+            Just("\t"),
+            Just("\u{a0}"),
+            Just("  \t")
+        ];
+        (0usize..10, prop_oneof![Just(" "), Just("\t")], body, ws)
+            .prop_map(|(n, indent, body, trail)| format!("{}{body}{trail}", indent.repeat(n)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn same_on_markdownish_mixes(
+            lines in proptest::collection::vec(line(), 0..40),
+            eol in prop_oneof![Just("\n"), Just("\r\n"), Just("\r"), Just("\n\r")],
+            bom in any::<bool>(),
+        ) {
+            let mut text = if bom { "\u{feff}".to_string() } else { String::new() };
+            text.push_str(&lines.join(eol));
+            assert_same(&text);
+        }
+
+        #[test]
+        fn same_on_arbitrary_text(text in "\\PC*") {
+            assert_same(&text);
+        }
     }
 }
