@@ -28,7 +28,7 @@ start=$(date +%s.%N)
 "$swr" --config "$tmp/config.json" run --project "$proj" --spec bench 2> "$tmp/err" >/dev/null
 end=$(date +%s.%N)
 stats() { # name field
-  grep -o "$2=[0-9]*" "$tmp/err" | cut -d= -f2 | sort -n | awk -v name="$1" '
+  grep -o "$2=[0-9]*" "$tmp/err" | cut -d= -f2 | tr -cd '0-9\n'  | sort -n | awk -v name="$1" '
     { v[NR] = $1 } END {
       if (NR == 0) { print name ": no samples"; exit }
       printf "%-18s n=%d  median %.2f ms  p90 %.2f ms  max %.2f ms\n", name, NR,
@@ -38,6 +38,8 @@ echo "swr run over $tasks tasks (one agent per task): $(echo "$end - $start" | b
 stats exit_to_recorded exit_to_recorded_us
 stats exit_to_next exit_to_next_spawn_us
 stats git_and_tasks git_and_tasks_us
+stats cleanup cleanup_us
+stats spawn "[^_]spawn_us"
 paste -d' ' <(grep -o "exit_to_next_spawn_us=[0-9]*" "$tmp/err" | cut -d= -f2) \
             <(grep -o "git_and_tasks_us=[0-9]*" "$tmp/err" | cut -d= -f2) \
   | awk '{ print $1 - $2 }' | sort -n \

@@ -780,7 +780,9 @@ impl Run<'_, '_> {
             Ok(attempt_id)
         })?;
 
+        let spawn_started = Instant::now();
         let spawned = supervise::spawn(&cmd, &sopts, Some(log)).await;
+        let spawn_time = spawn_started.elapsed();
         let mut signals = AttemptSignals::default();
         let report = match spawned {
             Err(e) => failed_spawn_report(e, started_at),
@@ -790,6 +792,7 @@ impl Run<'_, '_> {
                         target: "swr::timing",
                         exit_to_next_spawn_us = prev.elapsed().as_micros() as u64,
                         git_and_tasks_us = std::mem::take(&mut self.checks_time).as_micros() as u64,
+                        spawn_us = spawn_time.as_micros() as u64,
                         "agent started"
                     );
                 }
@@ -873,6 +876,7 @@ impl Run<'_, '_> {
             tracing::debug!(
                 target: "swr::timing",
                 exit_to_recorded_us = seen.elapsed().as_micros() as u64,
+                cleanup_us = result.report.after_exit.as_micros() as u64,
                 "attempt recorded"
             );
         }
