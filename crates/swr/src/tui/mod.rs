@@ -236,9 +236,28 @@ impl Loop<'_> {
         while let Some(cmd) = queue.pop() {
             let more = match cmd {
                 Cmd::Start(req) => {
-                    let out_dir = self.config.cache_dir.join("tui");
-                    let res = runner_ctl::start(&self.exe, self.config_file, &out_dir, &req);
-                    let res = res.map_err(|e| format!("{e:#}"));
+                    // An unknown provider would only show in the detached runner's output.
+                    let unknown = match (&req.provider, &self.registry) {
+                        (Some(p), Some(reg)) => reg.get(p).err().map(|e| e.to_string()),
+                        _ => None,
+                    };
+                    let res = match unknown {
+                        Some(e) => Err(e),
+                        None => {
+                            let out_dir = self.config.cache_dir.join("tui");
+                            let tx = self.msg_tx.clone();
+                            runner_ctl::start(
+                                &self.exe,
+                                self.config_file,
+                                &out_dir,
+                                &req,
+                                move |e| {
+                                    let _ = tx.send(Msg::RunnerExited(e));
+                                },
+                            )
+                            .map_err(|e| format!("{e:#}"))
+                        }
+                    };
                     if let Ok(s) = &res {
                         self.started.push(s.clone());
                     }
