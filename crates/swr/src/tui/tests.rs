@@ -323,6 +323,17 @@ fn too_small_terminal_shows_a_notice() {
     let f = frame(&app, 60, 20);
     assert!(f.contains("Terminal too small"), "{f}");
     insta::assert_snapshot!("too_small_60x20", f);
+    // q with runners started here: the question shows even on a small terminal.
+    let mut app = busy_app();
+    app.update(Msg::OwnedAlive(vec![4242, 4343]));
+    app.update(Msg::Key(KeyCode::Char('q').into()));
+    let f = frame(&app, 60, 20);
+    assert!(
+        f.contains("2 runners active. Stop all and quit? (y/n/c)"),
+        "{f}"
+    );
+    app.update(Msg::Key(KeyCode::Char('n').into()));
+    assert!(app.should_exit);
 }
 
 #[test]
