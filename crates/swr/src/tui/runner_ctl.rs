@@ -178,6 +178,40 @@ pub fn terminate(pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Calls `gone` once the runner of `r` has died, by any death, SIGKILL included: a thread
+/// blocks on a shared `flock` of the spec lock, which the kernel grants when the runner's
+/// exclusive lock dies with it. No polling, and the lock is released at once (a new runner's
+/// `acquire` retries past it).
+pub fn watch_runner(lock_dir: &Path, r: &RunnerRecord, gone: impl FnOnce() + Send + 'static) {
+    let path = swr_core::store::lock_file_path(lock_dir, &r.project, &r.spec);
+    let (pid, start_time) = (r.pid, r.pid_start_time);
+    let _ = std::thread::Builder::new()
+        .name("swr-tui-lockwatch".into())
+        .spawn(move || {
+            use nix::fcntl::{Flock, FlockArg};
+            let alive = || match start_time {
+                Some(st) => swr_core::procinfo::is_same_process(pid, st),
+                None => Path::new(&format!("/proc/{pid}")).exists(),
+            };
+            loop {
+                let Ok(file) = std::fs::File::open(&path) else {
+                    break;
+                };
+                let granted = Flock::lock(file, FlockArg::LockShared).is_ok();
+                // Granted while the runner lives: it has not locked yet, or is ending after
+                // unlocking. Either way, look again shortly.
+                if !alive() {
+                    break;
+                }
+                if !granted {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            gone();
+        });
+}
+
 /// Whether a runner we started is still alive.
 pub fn alive(s: &Started) -> bool {
     match s.start_time {
