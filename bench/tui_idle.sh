@@ -3,7 +3,7 @@
 #   - time to first frame and to the full tree (discovery runs in the background),
 #   - idle CPU over 10 s (utime+stime from /proc/PID/stat) and VmRSS,
 #   - delay from an agent crash (SIGKILL to the simulated agent) to "Retry: 1/3" on screen.
-# Usage: SWR_BIN=target/release/swr bench/tui_idle.sh [N]
+# Usage: SWR_BIN=target/release/swr bench/tui_idle.sh [N]   (SWR_BIN: any swr binary)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 n=${1:-2000}
@@ -17,7 +17,13 @@ sock="swr-bench-$$"
 tm() { tmux -L "$sock" "$@"; }
 screen() { tm capture-pane -p -t b; }
 ms() { date +%s%3N; }
-cleanup() { tm kill-server 2>/dev/null || true; pkill -f "$dir/" 2>/dev/null || true; rm -rf "$dir"; }
+# Only our processes, by pid: every one runs the copy of the binary under $dir.
+cleanup() {
+  tm kill-server 2>/dev/null || true
+  for p in $(pgrep -f "^$dir/swr" || true); do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  rm -rf "$dir"
+}
 trap cleanup EXIT
 
 t0=$(ms)

@@ -192,3 +192,107 @@ fn tui_starts_a_runner_shows_the_retry_and_stops_it_on_quit() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("\"stopped\""), "{text}");
 }
+
+/// A runner started elsewhere (`swr run`) and killed with -9 writes nothing: the TUI must
+/// still show it crashed at once, not at its next safety tick (set to a minute here).
+#[test]
+fn tui_shows_a_runner_killed_with_sigkill_at_once() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("NOTICE: tmux is not installed; skipping the TUI end-to-end test");
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("swr-tui-kill-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    for d in ["home", "config", "cache", "repos"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let exe: PathBuf = root.join("swr");
+    std::fs::copy(env!("CARGO_BIN_EXE_swr"), &exe).unwrap();
+    let project = root.join("repos/app0");
+    let spec = project.join(".spec-workflow/specs/demo");
+    std::fs::create_dir_all(&spec).unwrap();
+    std::fs::write(spec.join("tasks.md"), "- [ ] 1. Hold\n- [ ] 2. Next\n").unwrap();
+    git(&project, &["init", "-q"]);
+    git(&project, &["add", "-A"]);
+    git(&project, &["commit", "-qm", "init"]);
+    let config = root.join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "repos_root": root.join("repos"),
+            "cache_dir": root.join("cache"),
+            "provider": "sim",
+            "tui_refresh_seconds": 60,
+            "stop_grace_seconds": 2,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let env = |c: &mut Command| {
+        c.env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_CACHE_HOME", root.join("cache"))
+            .env("SWR_SIM_PLAN", "hang");
+    };
+    let mut run = Command::new(&exe);
+    run.args(["--config", &config.display().to_string(), "run"])
+        .args([
+            "--project",
+            &project.display().to_string(),
+            "--spec",
+            "demo",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    env(&mut run);
+    let mut runner = run.spawn().unwrap();
+    let tmux = Tmux {
+        socket: format!("swr-e2e-kill-{}", std::process::id()),
+    };
+    let r = root.display();
+    let shell = format!(
+        "env HOME={r}/home XDG_CONFIG_HOME={r}/config XDG_CACHE_HOME={r}/cache NO_COLOR=1 \
+         {} --config {} tui; sleep 60",
+        exe.display(),
+        config.display()
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &shell,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let long = Duration::from_secs(30);
+    tmux.wait_for("the project tree", long, |s| s.contains("demo"));
+    tmux.keys("j");
+    tmux.wait_for("the runner running", long, |s| s.contains("RUNNING"));
+    runner.kill().unwrap(); // SIGKILL
+    let _ = runner.wait();
+    let t = Instant::now();
+    // Well under the 60 s safety tick: only the lock watcher can make it.
+    let s = tmux.wait_for("CRASHED on screen", Duration::from_secs(10), |s| {
+        s.contains("CRASHED")
+    });
+    assert!(s.contains("runner process died"), "{s}");
+    eprintln!("runner SIGKILL -> CRASHED on screen: {:?}", t.elapsed());
+    tmux.keys("q");
+    let t = Instant::now();
+    loop {
+        let left = pgrep(&root.display().to_string());
+        if left.is_empty() {
+            break;
+        }
+        assert!(t.elapsed() < long, "processes left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -14,7 +14,7 @@ use swr_core::store::{AttemptRecord, RetryStats, RunnerRecord};
 
 use super::keys::{self, Action};
 use super::logview::{LogLine, push_bounded};
-use super::runner_ctl::{StartRequest, Started};
+use super::runner_ctl::{Exited, StartRequest, Started};
 
 /// A spec in the tree, with its task counts when known.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +101,8 @@ pub enum Msg {
     LogAppend(Vec<LogLine>),
     Tasks(Result<TaskList, String>),
     Started(StartRequest, Result<Started, String>),
+    /// A runner this TUI started has ended (reaped).
+    RunnerExited(Exited),
     Info(String),
     Error(String),
     /// SIGTERM to the TUI.
@@ -164,6 +166,9 @@ pub struct App {
     pub message: Option<(String, bool)>,
     /// Runners this TUI started and that are alive.
     pub owned: Vec<u32>,
+    /// Runners started here that the store does not show yet: `(project, spec, pid)`. A
+    /// second start of the same spec in that window would only hit the spec lock.
+    pub starting: Vec<(PathBuf, String, u32)>,
     pub pending_restart: Vec<StartRequest>,
     /// Stop-all-and-quit in progress: exit once no owned runner is left.
     pub quitting: bool,
@@ -197,6 +202,7 @@ impl App {
             overlay_scroll: 0,
             message: None,
             owned: Vec::new(),
+            starting: Vec::new(),
             pending_restart: Vec::new(),
             quitting: false,
             should_exit: false,
@@ -386,6 +392,8 @@ impl App {
             }
             Msg::Started(req, Ok(s)) => {
                 self.owned.push(s.pid);
+                self.starting
+                    .push((req.project.clone(), req.spec.clone(), s.pid));
                 self.set_message(
                     format!("started a runner on {} (pid {})", req.spec, s.pid),
                     false,
@@ -400,7 +408,23 @@ impl App {
                 self.should_exit = true;
                 return vec![Cmd::StopOwned];
             }
+            Msg::RunnerExited(e) => {
+                self.starting.retain(|s| s.2 != e.pid);
+                let registered = self.runners.values().any(|r| r.pid == e.pid);
+                if !e.success && !registered {
+                    self.set_message(
+                        format!(
+                            "the runner of {} ended at once ({}): {}",
+                            e.spec,
+                            e.status,
+                            e.last_line.as_deref().unwrap_or("no output")
+                        ),
+                        true,
+                    );
+                }
+            }
             Msg::OwnedAlive(pids) => {
+                self.starting.retain(|s| pids.contains(&s.2));
                 self.owned = pids;
                 if self.quitting && self.owned.is_empty() {
                     self.should_exit = true;
@@ -453,6 +477,12 @@ impl App {
             }
         }
         self.runners = next;
+        let runners = &self.runners;
+        self.starting.retain(|(p, s, pid)| {
+            runners
+                .get(&(p.clone(), s.clone()))
+                .is_none_or(|r| r.pid != *pid)
+        });
         if !notes.is_empty() {
             notes.sort();
             self.set_message(notes.join("; "), false);
@@ -597,7 +627,7 @@ impl App {
                     provider: Some(p.provider.trim().to_string()).filter(|s| !s.is_empty()),
                     model: Some(p.model.trim().to_string()).filter(|s| !s.is_empty()),
                 };
-                return vec![Cmd::Start(req)];
+                return self.start(req);
             }
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => p.field = 1 - p.field,
             KeyCode::Backspace => {
@@ -638,6 +668,30 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// A start, unless the spec has an active runner or one started here is not in the store
+    /// yet (it would only fail on the spec lock, out of sight).
+    fn start(&mut self, req: StartRequest) -> Vec<Cmd> {
+        if self
+            .runner_of(&req.project, &req.spec)
+            .is_some_and(|r| r.status.is_active())
+        {
+            self.set_message(format!("{} already has an active runner", req.spec), true);
+            return Vec::new();
+        }
+        if self
+            .starting
+            .iter()
+            .any(|(p, s, _)| p == &req.project && s == &req.spec)
+        {
+            self.set_message(
+                format!("a runner of {} is starting already", req.spec),
+                true,
+            );
+            return Vec::new();
+        }
+        vec![Cmd::Start(req)]
     }
 
     fn open(&mut self, o: Overlay) {
@@ -690,19 +744,7 @@ impl App {
                 self.rebuild_rows();
             }
             Action::Start => match self.current_request() {
-                Some(req) => {
-                    if self
-                        .runner_of(&req.project, &req.spec)
-                        .is_some_and(|r| r.status.is_active())
-                    {
-                        self.set_message(
-                            format!("{} already has an active runner", req.spec),
-                            true,
-                        );
-                    } else {
-                        return vec![Cmd::Start(req)];
-                    }
-                }
+                Some(req) => return self.start(req),
                 None => self.set_message("select a spec first", true),
             },
             Action::StartWith => match self.current_request() {
@@ -733,7 +775,7 @@ impl App {
                         self.set_message(format!("restarting {}…", r.spec), false);
                         return vec![Cmd::Stop(Box::new(r))];
                     }
-                    return vec![Cmd::Start(req)];
+                    return self.start(req);
                 }
                 None => self.set_message("no runner to restart on this spec", true),
             },

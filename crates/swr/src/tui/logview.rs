@@ -16,6 +16,9 @@ const MAX_LINE_BYTES: usize = 4096;
 const BLOCK: u64 = 64 * 1024;
 /// Bytes read per poll at most, so a flood never stalls the loop; the rest comes next poll.
 const MAX_POLL_BYTES: u64 = 8 * 1024 * 1024;
+/// Bytes read backwards at most when opening a log: the tail of a multi-GB log, or one made of
+/// a single endless line, opens in milliseconds with bounded memory.
+const MAX_TAIL_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How a rendered line is styled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,30 +133,38 @@ fn one_line(s: &str, max: usize) -> String {
 pub fn read_tail(path: &Path, n: usize) -> std::io::Result<(Vec<String>, u64)> {
     let mut f = File::open(path)?;
     let len = f.seek(SeekFrom::End(0))?;
-    let end;
-    let mut buf: Vec<u8> = Vec::new();
+    // Blocks from the end backwards, newest first; joined once at the end (prepending each
+    // block to a growing buffer would copy quadratically on a huge line).
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0;
     let mut pos = len;
-    // Newlines needed: n lines end in n newlines, plus one before the first of them.
-    loop {
-        let newlines = buf.iter().filter(|&&b| b == b'\n').count();
-        if newlines > n || pos == 0 {
-            break;
-        }
+    // Newlines needed: n lines end in n newlines, plus one before the first of them. A window
+    // of MAX_TAIL_BYTES bounds time and memory when the end of the file is one giant line.
+    while newlines <= n && pos > 0 && len - pos < MAX_TAIL_BYTES {
         let start = pos.saturating_sub(BLOCK);
         let mut chunk = vec![0u8; (pos - start) as usize];
         f.seek(SeekFrom::Start(start))?;
         f.read_exact(&mut chunk)?;
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
+        newlines += chunk.iter().filter(|&&b| b == b'\n').count();
+        blocks.push(chunk);
         pos = start;
     }
-    // Drop a trailing partial line: it is read again, whole, by the next poll.
-    if let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') {
-        end = pos + last_nl as u64 + 1;
-        buf.truncate(last_nl + 1);
-    } else {
-        return Ok((Vec::new(), pos));
+    let mut buf: Vec<u8> = Vec::with_capacity((len - pos) as usize);
+    for b in blocks.iter().rev() {
+        buf.extend_from_slice(b);
     }
+    drop(blocks);
+    // Drop a trailing partial line: it is read again, whole, by the next poll.
+    let end = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(last_nl) => {
+            buf.truncate(last_nl + 1);
+            pos + last_nl as u64 + 1
+        }
+        // A small file without a newline yet: follow it from its start. A giant line: skip
+        // it rather than read it again on every poll.
+        None if pos == 0 => return Ok((Vec::new(), 0)),
+        None => return Ok((Vec::new(), len)),
+    };
     let mut lines: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
     lines.pop(); // after the final newline
     if pos > 0 && !lines.is_empty() {
@@ -315,6 +326,43 @@ mod tests {
         assert!(lines[0].starts_with("line 199995 "));
         let len = std::fs::metadata(&p).unwrap().len();
         assert_eq!(end, len - "partial".len() as u64);
+    }
+
+    #[test]
+    fn tail_of_a_giant_single_line_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("one-line.log");
+        let mut f = File::create(&p).unwrap();
+        writeln!(f, "# header").unwrap();
+        let block = vec![b'a'; 1024 * 1024];
+        for _ in 0..64 {
+            f.write_all(&block).unwrap();
+        }
+        drop(f);
+        // Used to read all 64 MB backwards, prepending block by block: minutes and 64 MB+.
+        let t = std::time::Instant::now();
+        let (lines, end) = read_tail(&p, 200).unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        assert!(lines.is_empty(), "no complete line in the window");
+        let len = std::fs::metadata(&p).unwrap().len();
+        assert_eq!(end, len, "the giant partial line is skipped, not re-read");
+        // A 5 MB line with newlines around it is shown, clipped.
+        let q = dir.path().join("five.log");
+        let mut f = File::create(&q).unwrap();
+        writeln!(f, "# before").unwrap();
+        f.write_all(&vec![b'b'; 5_000_000]).unwrap();
+        writeln!(f).unwrap();
+        writeln!(f, "# after").unwrap();
+        drop(f);
+        let (lines, _) = read_tail(&q, 200).unwrap();
+        assert_eq!(
+            lines.len(),
+            3,
+            "{:?}",
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(lines[1].len(), MAX_LINE_BYTES);
+        assert_eq!(lines[2], "# after");
     }
 
     #[test]

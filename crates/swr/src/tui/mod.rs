@@ -141,6 +141,9 @@ struct Loop<'a> {
     attempts_of: Option<swr_core::store::RunnerId>,
     started: Vec<Started>,
     msg_tx: mpsc::UnboundedSender<Msg>,
+    /// Active runners whose death a lock watcher reports, and where it reports.
+    lock_watched: std::collections::HashSet<swr_core::store::RunnerId>,
+    gone_tx: mpsc::UnboundedSender<()>,
 }
 
 impl Loop<'_> {
@@ -152,10 +155,26 @@ impl Loop<'_> {
             .unwrap_or(OutputFormat::Text)
     }
 
-    fn load_runners(&self, app: &mut App) -> Vec<Cmd> {
-        match self.store.runners(&RunnerFilter::default()) {
+    fn load_runners(&mut self, app: &mut App) -> Vec<Cmd> {
+        let cmds = match self.store.runners(&RunnerFilter::default()) {
             Ok(list) => app.update(Msg::Runners(list)),
             Err(e) => app.update(Msg::Error(format!("cannot read the store: {e}"))),
+        };
+        self.watch_active(app);
+        cmds
+    }
+
+    /// A runner killed with -9 writes nothing: a watcher per active runner reports its death
+    /// at once, instead of the next safety tick.
+    fn watch_active(&mut self, app: &App) {
+        let lock_dir = self.config.lock_dir();
+        for r in app.runners.values().filter(|r| r.status.is_active()) {
+            if self.lock_watched.insert(r.runner_id.clone()) {
+                let tx = self.gone_tx.clone();
+                runner_ctl::watch_runner(&lock_dir, r, move || {
+                    let _ = tx.send(());
+                });
+            }
         }
     }
 
@@ -236,9 +255,28 @@ impl Loop<'_> {
         while let Some(cmd) = queue.pop() {
             let more = match cmd {
                 Cmd::Start(req) => {
-                    let out_dir = self.config.cache_dir.join("tui");
-                    let res = runner_ctl::start(&self.exe, self.config_file, &out_dir, &req);
-                    let res = res.map_err(|e| format!("{e:#}"));
+                    // An unknown provider would only show in the detached runner's output.
+                    let unknown = match (&req.provider, &self.registry) {
+                        (Some(p), Some(reg)) => reg.get(p).err().map(|e| e.to_string()),
+                        _ => None,
+                    };
+                    let res = match unknown {
+                        Some(e) => Err(e),
+                        None => {
+                            let out_dir = self.config.cache_dir.join("tui");
+                            let tx = self.msg_tx.clone();
+                            runner_ctl::start(
+                                &self.exe,
+                                self.config_file,
+                                &out_dir,
+                                &req,
+                                move |e| {
+                                    let _ = tx.send(Msg::RunnerExited(e));
+                                },
+                            )
+                            .map_err(|e| format!("{e:#}"))
+                        }
+                    };
                     if let Ok(s) = &res {
                         self.started.push(s.clone());
                     }
@@ -322,6 +360,7 @@ async fn event_loop(
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
     let (input_tx, mut input_rx) = mpsc::unbounded_channel::<Event>();
     let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
+    let (gone_tx, mut gone_rx) = mpsc::unbounded_channel::<()>();
     // crossterm's blocking read on its own thread: no polling, no extra crate feature.
     std::thread::Builder::new()
         .name("swr-tui-input".into())
@@ -343,6 +382,8 @@ async fn event_loop(
         attempts_of: None,
         started: Vec::new(),
         msg_tx,
+        lock_watched: Default::default(),
+        gone_tx,
     };
     let mut app = App::new(settings(config), Timestamp::now());
     lp.spawn_discovery();
@@ -467,6 +508,19 @@ async fn event_loop(
                 if log_changed {
                     dirty |= lp.poll_log(&mut app);
                 }
+            }
+            Some(()) = gone_rx.recv() => {
+                while gone_rx.try_recv().is_ok() {}
+                let notes = reconcile(&lp.store, config);
+                if !notes.is_empty() {
+                    app.update(Msg::Info(notes.join("; ")));
+                }
+                app.update(Msg::Tick(Timestamp::now()));
+                let cmds = lp.load_runners(&mut app);
+                lp.exec(&mut app, cmds);
+                lp.sync_current(&mut app, true);
+                lp.prune_started(&mut app);
+                dirty = true;
             }
             Some(m) = msg_rx.recv() => {
                 app.update(Msg::Tick(Timestamp::now()));

@@ -27,6 +27,19 @@ pub struct Started {
     pub output: PathBuf,
 }
 
+/// How a runner this TUI started ended, seen by the thread that reaps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exited {
+    pub pid: u32,
+    pub project: PathBuf,
+    pub spec: String,
+    pub success: bool,
+    /// `exit code 2`, `killed by SIGKILL`.
+    pub status: String,
+    /// The last line of its output (usually `swr: error: ...` when it could not start).
+    pub last_line: Option<String>,
+}
+
 /// The argv (after the executable) of the detached runner.
 pub fn run_args(config_file: Option<&Path>, req: &StartRequest) -> Vec<String> {
     let mut args = Vec::new();
@@ -51,11 +64,14 @@ pub fn run_args(config_file: Option<&Path>, req: &StartRequest) -> Vec<String> {
 }
 
 /// Starts a detached runner. Its stdout and stderr go to `<out_dir>/<spec>-<time>.out`.
+/// `on_exit` is called from the reaping thread when it ends: a runner that fails before it
+/// registers (unknown provider, spec locked...) leaves no trace in the store, only there.
 pub fn start(
     exe: &Path,
     config_file: Option<&Path>,
     out_dir: &Path,
     req: &StartRequest,
+    on_exit: impl FnOnce(Exited) + Send + 'static,
 ) -> anyhow::Result<Started> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
@@ -98,14 +114,48 @@ pub fn start(
     let pid = child.id();
     let start_time = swr_core::procinfo::start_time(pid);
     // Reap it when it ends, so it never lingers as a zombie while the TUI runs.
+    let (project, spec, out) = (req.project.clone(), req.spec.clone(), output.clone());
     let _ = std::thread::Builder::new()
         .name("swr-tui-reap".into())
-        .spawn(move || child.wait());
+        .spawn(move || {
+            let Ok(st) = child.wait() else { return };
+            let status = match (
+                st.code(),
+                std::os::unix::process::ExitStatusExt::signal(&st),
+            ) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => nix::sys::signal::Signal::try_from(s)
+                    .map(|s| format!("killed by {s}"))
+                    .unwrap_or_else(|_| format!("killed by signal {s}")),
+                (None, None) => "ended".to_string(),
+            };
+            let last_line = super::logview::read_tail(&out, 20)
+                .ok()
+                .and_then(|(lines, _)| last_words(&lines));
+            on_exit(Exited {
+                pid,
+                project,
+                spec,
+                success: st.success(),
+                status,
+                last_line,
+            });
+        });
     Ok(Started {
         pid,
         start_time,
         output,
     })
+}
+
+/// The line of a runner's output worth showing: its error if it printed one, else its last.
+fn last_words(lines: &[String]) -> Option<String> {
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("swr: error:"))
+        .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
+        .map(|l| l.trim().to_string())
 }
 
 /// Sends SIGTERM to a runner if it is still the process that registered. `Ok(false)` when it
@@ -126,6 +176,40 @@ pub fn terminate(pid: u32) -> anyhow::Result<()> {
     let pid = nix::unistd::Pid::from_raw(pid as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
     Ok(())
+}
+
+/// Calls `gone` once the runner of `r` has died, by any death, SIGKILL included: a thread
+/// blocks on a shared `flock` of the spec lock, which the kernel grants when the runner's
+/// exclusive lock dies with it. No polling, and the lock is released at once (a new runner's
+/// `acquire` retries past it).
+pub fn watch_runner(lock_dir: &Path, r: &RunnerRecord, gone: impl FnOnce() + Send + 'static) {
+    let path = swr_core::store::lock_file_path(lock_dir, &r.project, &r.spec);
+    let (pid, start_time) = (r.pid, r.pid_start_time);
+    let _ = std::thread::Builder::new()
+        .name("swr-tui-lockwatch".into())
+        .spawn(move || {
+            use nix::fcntl::{Flock, FlockArg};
+            let alive = || match start_time {
+                Some(st) => swr_core::procinfo::is_same_process(pid, st),
+                None => Path::new(&format!("/proc/{pid}")).exists(),
+            };
+            loop {
+                let Ok(file) = std::fs::File::open(&path) else {
+                    break;
+                };
+                let granted = Flock::lock(file, FlockArg::LockShared).is_ok();
+                // Granted while the runner lives: it has not locked yet, or is ending after
+                // unlocking. Either way, look again shortly.
+                if !alive() {
+                    break;
+                }
+                if !granted {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            gone();
+        });
 }
 
 /// Whether a runner we started is still alive.

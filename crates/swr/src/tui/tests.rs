@@ -16,7 +16,7 @@ use swr_core::store::{AttemptRecord, RetryStats, RunnerRecord, RunnerStatus};
 
 use super::app::{App, Cmd, Msg, Overlay, Row, Settings};
 use super::logview::{LogLine, line_parser_for_tests, render_line};
-use super::runner_ctl::{StartRequest, Started};
+use super::runner_ctl::{Exited, StartRequest, Started};
 use super::view;
 
 fn ts(s: &str) -> Timestamp {
@@ -323,6 +323,17 @@ fn too_small_terminal_shows_a_notice() {
     let f = frame(&app, 60, 20);
     assert!(f.contains("Terminal too small"), "{f}");
     insta::assert_snapshot!("too_small_60x20", f);
+    // q with runners started here: the question shows even on a small terminal.
+    let mut app = busy_app();
+    app.update(Msg::OwnedAlive(vec![4242, 4343]));
+    app.update(Msg::Key(KeyCode::Char('q').into()));
+    let f = frame(&app, 60, 20);
+    assert!(
+        f.contains("2 runners active. Stop all and quit? (y/n/c)"),
+        "{f}"
+    );
+    app.update(Msg::Key(KeyCode::Char('n').into()));
+    assert!(app.should_exit);
 }
 
 #[test]
@@ -428,6 +439,80 @@ fn start_stop_restart_commands() {
         "{cmds:?}"
     );
     assert!(app.overlay.is_none());
+}
+
+#[test]
+fn a_second_start_before_the_store_shows_the_first_is_refused() {
+    let mut app = busy_app();
+    app.update(Msg::Key(KeyCode::Char('j').into()));
+    app.update(Msg::Key(KeyCode::Char('j').into()));
+    let req = StartRequest {
+        project: "/repos/app".into(),
+        spec: "search".into(),
+        provider: None,
+        model: None,
+    };
+    let cmds = app.update(Msg::Key(KeyCode::Char('s').into()));
+    assert_eq!(cmds, vec![Cmd::Start(req.clone())]);
+    let started = Started {
+        pid: 777,
+        start_time: Some(1),
+        output: "/x".into(),
+    };
+    app.update(Msg::Started(req.clone(), Ok(started)));
+    // `s s` typed fast: the runner has not registered yet. Starting it again would only fail
+    // on the spec lock, out of sight, after "started a runner".
+    assert!(app.update(Msg::Key(KeyCode::Char('s').into())).is_empty());
+    assert!(app.message.as_ref().unwrap().0.contains("starting already"));
+    // S + Enter goes through the same check.
+    app.update(Msg::Key(KeyCode::Char('S').into()));
+    assert!(app.update(Msg::Key(KeyCode::Enter.into())).is_empty());
+    // Once the store shows it, the usual "already active" applies; once it ended, s works.
+    let mut r = runner("app", "search", RunnerStatus::Running);
+    r.pid = 777;
+    app.update(Msg::Runners(vec![r.clone()]));
+    assert!(app.starting.is_empty());
+    r.status = RunnerStatus::Completed;
+    app.update(Msg::Runners(vec![r]));
+    assert_eq!(
+        app.update(Msg::Key(KeyCode::Char('s').into())),
+        vec![Cmd::Start(req.clone())]
+    );
+    // A runner that dies before registering (unknown provider, lock held) is reported with
+    // its own last words, and no longer blocks a start.
+    app.update(Msg::Started(
+        req.clone(),
+        Ok(Started {
+            pid: 778,
+            start_time: Some(1),
+            output: "/y".into(),
+        }),
+    ));
+    app.update(Msg::RunnerExited(Exited {
+        pid: 778,
+        project: "/repos/app".into(),
+        spec: "search".into(),
+        success: false,
+        status: "exit code 2".into(),
+        last_line: Some("swr: error: unknown provider 'bogus'".into()),
+    }));
+    let (m, err) = app.message.clone().unwrap();
+    assert!(
+        err && m.contains("unknown provider 'bogus'") && m.contains("exit code 2"),
+        "{m}"
+    );
+    assert!(app.starting.is_empty());
+    // A registered runner's normal end is the store's to tell: no extra message.
+    app.message = None;
+    app.update(Msg::RunnerExited(Exited {
+        pid: 777,
+        project: "/repos/app".into(),
+        spec: "search".into(),
+        success: false,
+        status: "exit code 1".into(),
+        last_line: Some("failed: out of retries".into()),
+    }));
+    assert!(app.message.is_none());
 }
 
 #[test]

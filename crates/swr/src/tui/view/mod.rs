@@ -25,11 +25,19 @@ pub fn draw(app: &App, f: &mut Frame) {
 pub fn render(app: &App, f: &mut Frame, area: Rect) {
     let s = &app.settings;
     if area.width < s.min_cols || area.height < s.min_rows {
-        let msg = format!(
-            "Terminal too small: {}x{}. swr tui needs at least {}x{} \
-             (tui_min_terminal_cols/rows). Enlarge the window, or press q to quit.",
-            area.width, area.height, s.min_cols, s.min_rows
-        );
+        // q still works here; its question must be visible, or the next keys go to an
+        // invisible prompt.
+        let msg = match &app.overlay {
+            Some(super::app::Overlay::QuitConfirm(n)) => format!(
+                "{n} runner{} active. Stop all and quit? (y/n/c)",
+                if *n == 1 { "" } else { "s" }
+            ),
+            _ => format!(
+                "Terminal too small: {}x{}. swr tui needs at least {}x{} \
+                 (tui_min_terminal_cols/rows). Enlarge the window, or press q to quit.",
+                area.width, area.height, s.min_cols, s.min_rows
+            ),
+        };
         f.render_widget(
             Paragraph::new(msg)
                 .wrap(Wrap { trim: true })
