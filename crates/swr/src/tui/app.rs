@@ -139,6 +139,9 @@ pub struct Settings {
     pub config_rows: Vec<(String, String, String)>,
 }
 
+/// How long a footer message stays.
+pub const MESSAGE_TTL: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
 #[derive(Debug)]
 pub struct App {
     pub settings: Settings,
@@ -164,6 +167,8 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub overlay_scroll: usize,
     pub message: Option<(String, bool)>,
+    /// When the footer message goes away (on the first tick at or after it).
+    pub message_until: Option<Timestamp>,
     /// Runners this TUI started and that are alive.
     pub owned: Vec<u32>,
     /// Runners started here that the store does not show yet: `(project, spec, pid)`. A
@@ -201,6 +206,7 @@ impl App {
             overlay: None,
             overlay_scroll: 0,
             message: None,
+            message_until: None,
             owned: Vec::new(),
             starting: Vec::new(),
             pending_restart: Vec::new(),
@@ -324,12 +330,25 @@ impl App {
 
     fn set_message(&mut self, text: impl Into<String>, error: bool) {
         self.message = Some((text.into(), error));
+        self.message_until = self.now.checked_add(MESSAGE_TTL).ok();
+    }
+
+    /// When the shown footer message expires: the loop wakes up once then, so an idle screen
+    /// still redraws nothing in between.
+    pub fn message_expiry(&self) -> Option<Timestamp> {
+        self.message.as_ref().and(self.message_until)
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Cmd> {
         match msg {
             Msg::Key(k) => return self.key(k),
-            Msg::Tick(now) => self.now = now,
+            Msg::Tick(now) => {
+                self.now = now;
+                if self.message_expiry().is_some_and(|t| t <= now) {
+                    self.message = None;
+                    self.message_until = None;
+                }
+            }
             Msg::Projects(Ok(list)) => {
                 self.discovering = false;
                 self.discovered_at = Some(self.now);

@@ -4,7 +4,8 @@
 //! through the store and their log files (so the TUI can quit or crash without stopping work).
 //!
 //! The loop waits on terminal input, file notifications ([`watch`]), background results and a
-//! slow safety tick; it redraws only when something changed, at most every ~33 ms.
+//! slow safety tick, and the expiry of the footer message; it redraws only when something
+//! changed, at most every ~33 ms.
 
 pub mod app;
 pub mod keys;
@@ -462,6 +463,11 @@ async fn event_loop(
         } else {
             None
         };
+        // One wake-up when the footer message expires, not a poll: idle stays idle.
+        let message_at = app.message_expiry().map(|t| {
+            let left = Duration::try_from(t.duration_since(Timestamp::now())).unwrap_or_default();
+            (tokio::time::Instant::now() + left, t)
+        });
         tokio::select! {
             ev = input_rx.recv() => {
                 let Some(ev) = ev else { break };
@@ -555,6 +561,12 @@ async fn event_loop(
                 if app.quitting {
                     lp.prune_started(&mut app);
                 }
+                dirty = true;
+            }
+            _ = async { if let Some((t, _)) = message_at { tokio::time::sleep_until(t).await } }, if message_at.is_some() => {
+                // Due by the monotonic clock: expire it even if the wall clock lags behind.
+                let due = message_at.map(|(_, t)| t).unwrap_or_else(Timestamp::now);
+                app.update(Msg::Tick(Timestamp::now().max(due)));
                 dirty = true;
             }
             _ = async { if let Some(t) = draw_at { tokio::time::sleep_until(t).await } }, if draw_at.is_some() => {}

@@ -614,3 +614,42 @@ fn tasks_overlay_gets_its_list() {
     app.update(Msg::Key(KeyCode::Esc.into()));
     assert!(app.overlay.is_none());
 }
+
+#[test]
+fn help_shows_every_key_at_80x24() {
+    let mut app = busy_app();
+    app.update(Msg::Key(key(KeyCode::Char('?'))));
+    for (w, h) in [(80, 24), (100, 30), (160, 48)] {
+        let f = frame(&app, w, h);
+        for (k, help) in super::keys::help_lines() {
+            assert!(
+                f.lines()
+                    .any(|l| l.contains(&format!("{k} {help}"))
+                        || l.contains(&format!("{k}  {help}"))),
+                "{k} ({help}) missing at {w}x{h}:\n{f}"
+            );
+        }
+    }
+}
+
+#[test]
+fn footer_messages_expire_after_five_seconds() {
+    let mut app = busy_app();
+    assert_eq!(app.message_expiry(), None);
+    app.update(Msg::Error("select a spec first".into()));
+    assert_eq!(app.message_expiry(), Some(ts("2026-03-01T12:00:05Z")));
+    app.update(Msg::Tick(ts("2026-03-01T12:00:04.999Z")));
+    assert!(frame(&app, 80, 24).contains("select a spec first"));
+    // A newer message starts its own five seconds.
+    app.update(Msg::Info("asked the runner to stop".into()));
+    assert_eq!(app.message_expiry(), Some(ts("2026-03-01T12:00:09.999Z")));
+    app.update(Msg::Tick(ts("2026-03-01T12:00:09.999Z")));
+    let f = frame(&app, 80, 24);
+    assert!(!f.contains("asked the runner"), "{f}");
+    assert!(f.contains("active runner(s)"), "{f}");
+    // Nothing left to expire: the loop schedules no further wake-up.
+    assert_eq!(app.message_expiry(), None);
+    app.update(Msg::Info("again".into()));
+    app.update(Msg::Key(key(KeyCode::Esc)));
+    assert_eq!(app.message_expiry(), None);
+}

@@ -33,22 +33,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
         height: area.height.saturating_sub(2),
     };
     match o {
-        Overlay::Help => {
-            let lines: Vec<Line> = keys::help_lines()
-                .into_iter()
-                .map(|(k, h)| {
-                    Line::from(vec![
-                        Span::styled(
-                            format!("{k:>14}  "),
-                            fg(app, Color::Cyan).add_modifier(Modifier::BOLD),
-                        ),
-                        Span::raw(h),
-                    ])
-                })
-                .collect();
-            let r = centered(area, 64, lines.len() as u16 + 2);
-            scrolled(app, f, r, " Keys (Esc closes) ", lines);
-        }
+        Overlay::Help => help(app, f, area),
         Overlay::Config => {
             let w = big.width.saturating_sub(2) as usize;
             let lines: Vec<Line> = app
@@ -162,6 +147,62 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         }
     }
+}
+
+/// The key table; in two columns when one does not fit the height (80x24 leaves 22 rows for
+/// 25 keys), so every key stays visible without scrolling.
+fn help(app: &App, f: &mut Frame, area: Rect) {
+    let entries = keys::help_lines();
+    let key_style = fg(app, Color::Cyan).add_modifier(Modifier::BOLD);
+    if entries.len() as u16 + 2 <= area.height {
+        let lines: Vec<Line> = entries
+            .into_iter()
+            .map(|(k, h)| {
+                Line::from(vec![
+                    Span::styled(format!("{k:>14}  "), key_style),
+                    Span::raw(h),
+                ])
+            })
+            .collect();
+        let r = centered(area, 64, lines.len() as u16 + 2);
+        scrolled(app, f, r, " Keys (Esc closes) ", lines);
+        return;
+    }
+    let rows = entries.len().div_ceil(2);
+    let (left, right) = entries.split_at(rows);
+    let widths = |col: &[(&str, &str)]| {
+        col.iter().fold((0, 0), |(kw, hw), (k, h)| {
+            (kw.max(k.chars().count()), hw.max(h.chars().count()))
+        })
+    };
+    let (lk, lh) = widths(left);
+    let (rk, rh) = widths(right);
+    let inner = (area.width.saturating_sub(2) as usize).min(lk + lh + rk + rh + 3);
+    // Keys first, then the descriptions share what is left; the left column gets any slack.
+    let rw = (rk + 1 + rh).min(inner / 2);
+    let lw = inner.saturating_sub(rw + 1);
+    let ld = lw.saturating_sub(lk + 1).min(lh);
+    let rd = rw.saturating_sub(rk + 1);
+    let lines: Vec<Line> = (0..rows)
+        .map(|i| {
+            let (k, h) = left[i];
+            let mut spans = vec![
+                Span::styled(format!("{k:>lk$} "), key_style),
+                Span::raw(format!(
+                    "{:<w$} ",
+                    fit(h, ld),
+                    w = lw.saturating_sub(lk + 1)
+                )),
+            ];
+            if let Some((k, h)) = right.get(i) {
+                spans.push(Span::styled(format!("{k:>rk$} "), key_style));
+                spans.push(Span::raw(fit(h, rd)));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    let r = centered(area, inner as u16 + 2, rows as u16 + 2);
+    scrolled(app, f, r, " Keys (Esc closes) ", lines);
 }
 
 fn scrolled(app: &App, f: &mut Frame, r: Rect, title: &str, lines: Vec<Line<'static>>) {
