@@ -283,6 +283,8 @@ fn missing_binary_and_auth_failure_are_never_retried() {
     let r = w.run("auth,ok");
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.finished()["end"]["kind"], "non_retryable");
+    let reason = r.finished()["end"]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("check the agent's credentials"), "{reason}");
     let h = w.history();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0]["outcome"], "auth");

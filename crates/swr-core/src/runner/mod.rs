@@ -502,9 +502,13 @@ impl Run<'_, '_> {
                     self.finish_attempt(&result, outcome, None)?;
                     let end = match outcome {
                         Outcome::Stopped => RunEnd::Stopped,
-                        o if retry::NEVER_RETRY.contains(&o) => {
-                            RunEnd::NonRetryable { outcome: o, reason }
-                        }
+                        o if retry::NEVER_RETRY.contains(&o) => RunEnd::NonRetryable {
+                            outcome: o,
+                            reason: match fix_hint(o, self.def.kind) {
+                                Some(hint) => format!("{reason}; {hint}"),
+                                None => reason,
+                            },
+                        },
                         _ => RunEnd::RetriesExhausted { reason },
                     };
                     return Ok((None, Some(end)));
@@ -1063,6 +1067,25 @@ fn rate_limit_floor(
     let floor = Duration::try_from_secs_f64(secs.min(policy.rate_limit_wait.as_secs_f64()))
         .unwrap_or(policy.rate_limit_wait);
     until.max(now + delay_span(floor))
+}
+
+/// What the user can do about a failure no retry fixes.
+fn fix_hint(outcome: Outcome, kind: provider::ProviderKind) -> Option<&'static str> {
+    use provider::ProviderKind as K;
+    match (outcome, kind) {
+        (Outcome::Auth, K::Claude) => Some(
+            "log in first: `claude /login`, or set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (`claude setup-token`)",
+        ),
+        (Outcome::Auth, K::Codex) => Some("log in first: `codex login`, or set CODEX_API_KEY"),
+        (Outcome::Auth, K::Gemini) => {
+            Some("log in first: set GEMINI_API_KEY, or run `gemini` once to choose an auth method")
+        }
+        (Outcome::Auth, _) => Some("check the agent's credentials"),
+        (Outcome::Usage, _) => Some(
+            "the agent rejected its command line: `swr run --dry-run` shows it; check the provider's command in the config",
+        ),
+        _ => None,
+    }
 }
 
 /// A rate-limit message for people: claude's `usage limit reached|<epoch>` carries the reset
