@@ -9,6 +9,8 @@ mod edit;
 mod parse;
 #[path = "spec/props.rs"]
 mod props;
+#[path = "spec/real.rs"]
+mod real;
 
 use std::path::PathBuf;
 

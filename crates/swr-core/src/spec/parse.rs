@@ -364,7 +364,18 @@ pub(super) fn status_word(value: &str) -> Option<TaskStatus> {
     } else if any(&["blocked"]) {
         Some(TaskStatus::Blocked)
     } else {
-        None
+        status_symbol(value)
+    }
+}
+
+/// A status given by its leading symbol when its words say nothing we know: real heading-format
+/// files write `**Status**: ✅ Implemented and Tested` or `✅ Validated`, and reading those as
+/// pending (with a warning each) would keep a finished spec running forever.
+fn status_symbol(value: &str) -> Option<TaskStatus> {
+    match value.trim_start().chars().next()? {
+        '✅' | '✔' | '☑' | '✓' => Some(TaskStatus::Done),
+        '🚧' | '🔄' => Some(TaskStatus::InProgress),
+        _ => None,
     }
 }
 
@@ -389,21 +400,52 @@ fn ends_prompt(content: &str) -> bool {
         || strip_prefix_ci(content, "purpose:").is_some()
 }
 
-/// File paths from a `Files:` value: comma separated, `(notes)` and backticks removed.
-fn split_files(value: &str, out: &mut Vec<String>) {
-    for piece in value.split(',') {
-        let mut piece = trim(piece);
-        let without_note;
-        if let Some(open) = piece.find('(')
-            && let Some(close) = piece[open..].find(')')
-        {
-            without_note = format!("{}{}", &piece[..open], &piece[open + close + 1..]);
-            piece = trim(&without_note);
+/// File paths from a `Files:` value: separated by commas outside parentheses and backticks;
+/// a path in backticks is the text between them, whatever note follows it; notes in `( )` or
+/// full-width `（ ）` (as in `` `pom.xml`（添加 `jjwt`）``, seen in real files) are dropped.
+pub(super) fn split_files(value: &str, out: &mut Vec<String>) {
+    let mut depth = 0usize;
+    let mut in_code = false;
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        match c {
+            '`' => in_code = !in_code,
+            '(' | '（' if !in_code => depth += 1,
+            ')' | '）' if !in_code => depth = depth.saturating_sub(1),
+            ',' if !in_code && depth == 0 => {
+                push_file(&value[start..i], out);
+                start = i + 1;
+            }
+            _ => {}
         }
-        let piece = trim(piece.trim_matches('`'));
-        if !piece.is_empty() {
-            out.push(piece.to_string());
+    }
+    push_file(&value[start..], out);
+}
+
+fn push_file(piece: &str, out: &mut Vec<String>) {
+    let piece = trim(piece);
+    if let Some(rest) = piece.strip_prefix('`')
+        && let Some(end) = rest.find('`')
+    {
+        let path = trim(&rest[..end]);
+        if !path.is_empty() {
+            out.push(path.to_string());
         }
+        return;
+    }
+    let mut path = String::with_capacity(piece.len());
+    let mut depth = 0usize;
+    for c in piece.chars() {
+        match c {
+            '(' | '（' => depth += 1,
+            ')' | '）' => depth = depth.saturating_sub(1),
+            c if depth == 0 => path.push(c),
+            _ => {}
+        }
+    }
+    let path = trim(trim(&path).trim_matches('`'));
+    if !path.is_empty() {
+        out.push(path.to_string());
     }
 }
 

@@ -7,6 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::StatusSite;
+// The status vocabulary and the `Files:` value splitter are shared with the live parser rather
+// than frozen: they read one value each, and the differential tests are about the line parsing.
+use super::{split_files, status_word};
 use crate::spec::{Criterion, ParseWarning, Task, TaskList, TaskStatus};
 
 pub(super) struct Parsed {
@@ -333,38 +336,6 @@ fn labelled<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     Some(rest.trim())
 }
 
-/// A `**Status**:` value of the Python heading format.
-fn status_word(value: &str) -> Option<TaskStatus> {
-    let v = value.trim_start_matches(|c: char| !c.is_alphanumeric());
-    let v: String = v
-        .chars()
-        .take(16)
-        .map(|c| match c {
-            '-' | '_' => ' ',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
-    let any = |words: &[&str]| words.iter().any(|w| v.starts_with(w));
-    if any(&[
-        "in progress",
-        "inprogress",
-        "wip",
-        "started",
-        "ongoing",
-        "doing",
-    ]) {
-        Some(TaskStatus::InProgress)
-    } else if any(&["pending", "todo", "to do", "not started", "open", "planned"]) {
-        Some(TaskStatus::Pending)
-    } else if any(&["completed", "complete", "done", "finished"]) {
-        Some(TaskStatus::Done)
-    } else if any(&["blocked"]) {
-        Some(TaskStatus::Blocked)
-    } else {
-        None
-    }
-}
-
 /// Removes one list bullet (`- `, `* `, `+ `) from a line's content.
 fn strip_bullet(content: &str) -> &str {
     let b = content.as_bytes();
@@ -384,24 +355,6 @@ fn ends_prompt(content: &str) -> bool {
         || strip_prefix_ci(content, "file")
             .is_some_and(|r| r.starts_with(':') || r.starts_with("s:"))
         || strip_prefix_ci(content, "purpose:").is_some()
-}
-
-/// File paths from a `Files:` value: comma separated, `(notes)` and backticks removed.
-fn split_files(value: &str, out: &mut Vec<String>) {
-    for piece in value.split(',') {
-        let mut piece = piece.trim();
-        let without_note;
-        if let Some(open) = piece.find('(')
-            && let Some(close) = piece[open..].find(')')
-        {
-            without_note = format!("{}{}", &piece[..open], &piece[open + close + 1..]);
-            piece = without_note.trim();
-        }
-        let piece = piece.trim_matches('`').trim();
-        if !piece.is_empty() {
-            out.push(piece.to_string());
-        }
-    }
 }
 
 /// Byte offset of `sub` inside `base`; `sub` must be a subslice of `base`.

@@ -520,3 +520,41 @@ fn read_tasks_errors_and_lossy_utf8() {
     assert_eq!(list.warnings[0].line, 1);
     assert!(list.warnings[0].message.contains("not valid UTF-8"));
 }
+
+#[test]
+fn heading_status_led_by_a_symbol() {
+    let list = parse(
+        "### Task 1: A\n**Status**: ✅ Implemented and Tested\n\
+         ### Task 2: B\n**Status**: ✔ Validated\n\
+         ### Task 3: C\n**Status**: 🚧 Working on it\n\
+         ### Task 4: D\n**Status**: ✅ Not started\n\
+         ### Task 5: E\n**Status**: ❌ Failed\n",
+    );
+    assert_eq!(
+        statuses(&list),
+        [
+            TaskStatus::Done,
+            TaskStatus::Done,
+            TaskStatus::InProgress,
+            TaskStatus::Pending,
+            TaskStatus::Pending
+        ],
+        "words win over the symbol; an unknown symbol is no status"
+    );
+    assert_eq!(
+        messages(&list),
+        [(
+            10,
+            "unknown status `❌ Failed` for task 5; read as pending".to_string()
+        )]
+    );
+}
+
+#[test]
+fn files_with_notes_in_any_parentheses() {
+    let list = parse(
+        "- [ ] 1. A\n  - File: `pom.xml`（添加 `jjwt`、`security`, 0.11）\n\
+         \x20 - Files: b.rs (new, big), `c d.rs` (moved), e.rs（改）, (gone)\n",
+    );
+    assert_eq!(list.tasks[0].files, ["pom.xml", "b.rs", "c d.rs", "e.rs"]);
+}
