@@ -33,6 +33,9 @@ fn python_tool_config_is_accepted_as_is() {
     assert_eq!(v["enable_pre_session_validation"]["used"], false);
     assert_eq!(v["no_progress_limit"]["source"], "default");
     assert_eq!(v["no_commit_limit"]["value"], 3);
+    // Shown as swr uses it: "~/repos" expanded against HOME.
+    let repos = sb.path("home").join("repos").display().to_string();
+    assert_eq!(v["repos_root"]["value"], repos.as_str());
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub fn run(config_file: Option<&Path>, cmd: ConfigCommand) -> anyhow::Result<u8>
             if json {
                 let mut out = Map::new();
                 for k in KEYS {
-                    let value = config.values.get(k.name).cloned().unwrap_or(Value::Null);
+                    let value = effective(&config, k.name);
                     let source = config.sources.get(k.name).map(|s| s.to_string());
                     out.insert(
                         k.name.to_string(),
@@ -38,7 +38,7 @@ pub fn run(config_file: Option<&Path>, cmd: ConfigCommand) -> anyhow::Result<u8>
             let shown: Vec<(String, String)> = KEYS
                 .iter()
                 .map(|k| {
-                    let value = config.values.get(k.name).cloned().unwrap_or(Value::Null);
+                    let value = effective(&config, k.name);
                     let source = config
                         .sources
                         .get(k.name)
@@ -83,6 +83,17 @@ pub fn run(config_file: Option<&Path>, cmd: ConfigCommand) -> anyhow::Result<u8>
 
 /// Values wider than this are cut with an ellipsis: `--json` has them whole.
 const VALUE_WIDTH: usize = 48;
+
+/// A key's value as swr uses it: paths with `~` expanded (and `retry_log_dir` as given, since
+/// it is relative to each project), everything else in its normal form.
+fn effective(config: &swr_core::config::Config, key: &str) -> Value {
+    let path = |p: &Path| Value::String(p.display().to_string());
+    match key {
+        "repos_root" => path(&config.repos_root),
+        "cache_dir" => path(&config.cache_dir),
+        _ => config.values.get(key).cloned().unwrap_or(Value::Null),
+    }
+}
 
 fn short_value(value: &Value) -> String {
     let shown = match value {
