@@ -36,7 +36,11 @@ fn crash_then_recovery_with_exact_delays() {
         h[3]["attempt"], 1,
         "the retry counter resets after a success"
     );
-    assert!(h[0]["error"].as_str().unwrap().contains("simulated crash"));
+    assert!(
+        h[0]["error"].as_str().unwrap().contains("simulated crash"),
+        "{}",
+        h[0]
+    );
     let retries = r.of("retry_scheduled");
     assert_eq!(retries.len(), 2);
     assert_eq!(retries[1]["retry"], 2);

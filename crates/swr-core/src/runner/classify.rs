@@ -156,11 +156,18 @@ pub fn classify(
                     Some(format!("exit code {code}: {NO_MESSAGES}")),
                 );
             }
-            let last = tail
-                .iter()
-                .rev()
-                .map(|l| l.trim())
-                .find(|l| !l.is_empty())
+            // The line worth quoting is the last one that is not a JSON event: events were
+            // already read by the line parser, and stdout and stderr arrive in no fixed order,
+            // so "the last line" alone could be an event printed just before the error.
+            let lines = || {
+                tail.iter()
+                    .rev()
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+            };
+            let last = lines()
+                .find(|l| !l.starts_with('{'))
+                .or_else(|| lines().next())
                 .map(|l| clip(l, 300));
             Classified::new(
                 Outcome::Crash,
@@ -355,6 +362,25 @@ mod tests {
             now(),
         );
         assert_eq!(c.outcome, Outcome::SpawnFailed);
+    }
+
+    #[test]
+    fn a_crash_quotes_the_error_line_not_a_json_event_that_came_after_it() {
+        let c = classify(
+            ProviderKind::Claude,
+            &AttemptExit::Exited { code: 1 },
+            &AttemptSignals::default(),
+            &tail(&[
+                "Error: simulated crash",
+                r#"{"type":"assistant","message":{"content":[{"type":"text","text":"bye"}]}}"#,
+            ]),
+            now(),
+        );
+        assert_eq!(c.outcome, Outcome::Crash);
+        assert_eq!(
+            c.error.as_deref(),
+            Some("exit code 1: Error: simulated crash")
+        );
     }
 
     #[test]
