@@ -132,16 +132,7 @@ impl Store {
         &self,
         f: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.sqlite(e))?;
-        let out = f(&StoreTx {
-            conn: &tx,
-            path: &self.path,
-        })?;
-        tx.commit().map_err(|e| self.sqlite(e))?;
-        Ok(out)
+        self.with(TransactionBehavior::Immediate, f)
     }
 
     /// Run `f` on one consistent snapshot (a deferred read transaction).
@@ -149,9 +140,17 @@ impl Store {
         &self,
         f: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with(TransactionBehavior::Deferred, f)
+    }
+
+    fn with<T>(
+        &self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn();
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .transaction_with_behavior(behavior)
             .map_err(|e| self.sqlite(e))?;
         let out = f(&StoreTx {
             conn: &tx,
