@@ -256,6 +256,14 @@ struct Run<'a, 'e> {
     deferred: Option<RunnerUpdate>,
 }
 
+/// How the attempts of one iteration ended.
+enum IterationEnd {
+    /// An attempt finished cleanly: judge the iteration by its progress.
+    Clean(Box<AttemptResult>),
+    /// The run ends (stopped, retries exhausted, a failure no retry fixes).
+    Run(RunEnd),
+}
+
 /// One attempt's result, before progress is judged.
 struct AttemptResult {
     attempt_id: i64,
@@ -361,12 +369,9 @@ impl Run<'_, '_> {
             })?;
             let prompt = self.prompt(&list)?;
 
-            let (result, end) = self.run_iteration(iteration, &prompt).await?;
-            if let Some(end) = end {
-                return Ok(end);
-            }
-            let Some(result) = result else {
-                continue;
+            let result = match self.run_iteration(iteration, &prompt).await? {
+                IterationEnd::Clean(result) => result,
+                IterationEnd::Run(end) => return Ok(end),
             };
 
             list = match self.read_tasks() {
@@ -431,14 +436,13 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Attempts of one iteration until one finishes cleanly (`Some(result)`, to be judged by
-    /// progress) or the run must end (`Some(end)`). `(None, None)` means "a rate-limit wait
-    /// ended: start the iteration again with fresh tasks".
+    /// Attempts of one iteration until one finishes cleanly (to be judged by progress) or the
+    /// run must end. Rate-limit waits and retries stay inside the iteration.
     async fn run_iteration(
         &mut self,
         iteration: u32,
         prompt: &str,
-    ) -> Result<(Option<AttemptResult>, Option<RunEnd>), RunError> {
+    ) -> Result<IterationEnd, RunError> {
         let mut state = RetryState::default();
         let mut attempt = 0u32;
         let mut rate_waits = 0u32;
@@ -447,7 +451,7 @@ impl Run<'_, '_> {
             let result = self.run_attempt(iteration, attempt, prompt).await?;
             let outcome = result.classified.outcome;
             if outcome == Outcome::Success {
-                return Ok((Some(result), None));
+                return Ok(IterationEnd::Clean(Box::new(result)));
             }
             let now = Timestamp::now();
             let decision = retry::decide(
@@ -461,7 +465,7 @@ impl Run<'_, '_> {
             .with_detail(result.classified.error.as_deref().unwrap_or(""));
             state.record(&decision);
             match decision {
-                Decision::Continue => return Ok((Some(result), None)),
+                Decision::Continue => return Ok(IterationEnd::Clean(Box::new(result))),
                 Decision::RetryAfter(delay) => {
                     let delay_ms = delay.as_millis() as u64;
                     let at = now + delay_span(delay);
@@ -480,7 +484,7 @@ impl Run<'_, '_> {
                         at: format!("{at:.3}"),
                     });
                     if self.sleep_or_stop(delay).await {
-                        return Ok((None, Some(RunEnd::Stopped)));
+                        return Ok(IterationEnd::Run(RunEnd::Stopped));
                     }
                     self.update(RunnerUpdate {
                         next_attempt_at: Some(None),
@@ -494,7 +498,7 @@ impl Run<'_, '_> {
                     self.finish_attempt(&result, outcome, Some(wait.as_millis() as u64))?;
                     let reason = readable_limit(result.classified.error.as_deref());
                     if let Some(end) = self.wait_until(until, &reason).await? {
-                        return Ok((None, Some(end)));
+                        return Ok(IterationEnd::Run(end));
                     }
                     // The same iteration goes on: a wait is not a retry and uses none up.
                 }
@@ -511,7 +515,7 @@ impl Run<'_, '_> {
                         },
                         _ => RunEnd::RetriesExhausted { reason },
                     };
-                    return Ok((None, Some(end)));
+                    return Ok(IterationEnd::Run(end));
                 }
             }
         }
