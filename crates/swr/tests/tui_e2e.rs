@@ -63,6 +63,46 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(ok, "git {args:?}");
 }
 
+/// A temp world: HOME/XDG dirs, a copy of the binary under the temp dir (every process it
+/// spawns names that unique path, so pgrep finds exactly ours) and one git project with a
+/// spec `demo`. `None`, with a notice, when tmux is not installed.
+const TASKS: &str =
+    "# Tasks\n\n- [ ] 1. Write\n- [ ] 2. Test\n- [ ] 3. Document\n- [ ] 4. Release\n";
+
+struct World {
+    tmp: tempfile::TempDir,
+    root: PathBuf,
+    exe: PathBuf,
+    project: PathBuf,
+}
+
+fn world(prefix: &str, tasks: &str) -> Option<World> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("NOTICE: tmux is not installed; skipping the TUI end-to-end test");
+        return None;
+    }
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    for d in ["home", "config", "cache", "repos"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let exe = root.join("swr");
+    std::fs::copy(env!("CARGO_BIN_EXE_swr"), &exe).unwrap();
+    let project = root.join("repos/app0");
+    let spec = project.join(".spec-workflow/specs/demo");
+    std::fs::create_dir_all(&spec).unwrap();
+    std::fs::write(spec.join("tasks.md"), tasks).unwrap();
+    git(&project, &["init", "-q"]);
+    git(&project, &["add", "-A"]);
+    git(&project, &["commit", "-qm", "init"]);
+    Some(World {
+        tmp,
+        root,
+        exe,
+        project,
+    })
+}
+
 fn pgrep(pattern: &str) -> Vec<String> {
     let out = Command::new("pgrep")
         .args(["-af", pattern])
@@ -77,30 +117,15 @@ fn pgrep(pattern: &str) -> Vec<String> {
 
 #[test]
 fn tui_starts_a_runner_shows_the_retry_and_stops_it_on_quit() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("NOTICE: tmux is not installed; skipping the TUI end-to-end test");
+    let Some(World {
+        tmp: _tmp,
+        root,
+        exe,
+        project,
+    }) = world("swr-tui-e2e-", TASKS)
+    else {
         return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("swr-tui-e2e-")
-        .tempdir()
-        .unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    for d in ["home", "config", "cache", "repos"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    // A copy of the binary under the temp dir: every process it spawns (runner, agent) names
-    // that unique path in its command line, so pgrep finds exactly ours.
-    let exe: PathBuf = root.join("swr");
-    std::fs::copy(env!("CARGO_BIN_EXE_swr"), &exe).unwrap();
-    let project = root.join("repos/app0");
-    let spec = project.join(".spec-workflow/specs/demo");
-    std::fs::create_dir_all(&spec).unwrap();
-    let tasks = "# Tasks\n\n- [ ] 1. Write\n- [ ] 2. Test\n- [ ] 3. Document\n- [ ] 4. Release\n";
-    std::fs::write(spec.join("tasks.md"), tasks).unwrap();
-    git(&project, &["init", "-q"]);
-    git(&project, &["add", "-A"]);
-    git(&project, &["commit", "-qm", "init"]);
+    };
     let config = root.join("config.json");
     std::fs::write(
         &config,
@@ -155,7 +180,8 @@ fn tui_starts_a_runner_shows_the_retry_and_stops_it_on_quit() {
     assert!(s.contains("4/4"), "{s}");
 
     // A fifth task, and the plan's next step holds the agent: a runner active at quit time.
-    std::fs::write(spec.join("tasks.md"), format!("{tasks}- [ ] 5. Hold\n")).unwrap();
+    let tasks_md = project.join(".spec-workflow/specs/demo/tasks.md");
+    std::fs::write(tasks_md, format!("{TASKS}- [ ] 5. Hold\n")).unwrap();
     tmux.keys("s");
     tmux.wait_for("the new runner running", long, |s| s.contains("RUNNING"));
     assert!(
@@ -197,27 +223,15 @@ fn tui_starts_a_runner_shows_the_retry_and_stops_it_on_quit() {
 /// still show it crashed at once, not at its next safety tick (set to a minute here).
 #[test]
 fn tui_shows_a_runner_killed_with_sigkill_at_once() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("NOTICE: tmux is not installed; skipping the TUI end-to-end test");
+    let Some(World {
+        tmp: _tmp,
+        root,
+        exe,
+        project,
+    }) = world("swr-tui-kill-", "- [ ] 1. Hold\n- [ ] 2. Next\n")
+    else {
         return;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix("swr-tui-kill-")
-        .tempdir()
-        .unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    for d in ["home", "config", "cache", "repos"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let exe: PathBuf = root.join("swr");
-    std::fs::copy(env!("CARGO_BIN_EXE_swr"), &exe).unwrap();
-    let project = root.join("repos/app0");
-    let spec = project.join(".spec-workflow/specs/demo");
-    std::fs::create_dir_all(&spec).unwrap();
-    std::fs::write(spec.join("tasks.md"), "- [ ] 1. Hold\n- [ ] 2. Next\n").unwrap();
-    git(&project, &["init", "-q"]);
-    git(&project, &["add", "-A"]);
-    git(&project, &["commit", "-qm", "init"]);
+    };
     let config = root.join("config.json");
     std::fs::write(
         &config,
