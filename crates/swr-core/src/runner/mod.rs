@@ -719,25 +719,20 @@ impl Run<'_, '_> {
         prompt: &str,
     ) -> Result<AttemptResult, RunError> {
         let cmd = self.command(iteration, attempt, prompt);
-        let namer = match self.log_namer.as_mut() {
-            Some(n) => n,
-            None => {
-                let dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
-                self.log_namer = Some(
-                    LogNamer::new(&dir, &self.config.log_file_template, &self.opts.spec)
-                        .map_err(io_err(&dir))?,
-                );
-                self.log_namer.as_mut().ok_or_else(|| RunError::Io {
-                    path: dir.clone(),
-                    source: std::io::Error::other("log namer"),
-                })?
-            }
-        };
-        let (log_path, mut log) = namer.create(iteration, attempt).map_err(|source| {
-            // Named after the log directory: the project path alone hides what failed.
-            let dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
-            RunError::Io { path: dir, source }
+        let log_dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
+        // Set by prepare_project before the first attempt.
+        let namer = self.log_namer.as_mut().ok_or_else(|| RunError::Io {
+            path: log_dir.clone(),
+            source: std::io::Error::other("attempt log directory not prepared"),
         })?;
+        // Named after the log directory: the project path alone hides what failed.
+        let (log_path, mut log) =
+            namer
+                .create(iteration, attempt)
+                .map_err(|source| RunError::Io {
+                    path: log_dir,
+                    source,
+                })?;
         let started_at = Timestamp::now();
         attempt_log::write_header(
             &mut log,
