@@ -96,10 +96,18 @@ fn parse_stat(stat: &str) -> Option<(char, u32, u64)> {
 }
 
 fn has_marker(pid: u32, token: &str) -> bool {
-    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    env_has_marker(&env, token)
+    let path = format!("/proc/{pid}/environ");
+    // A process in the middle of exec (a `setsid sleep` just started) shows an empty environ
+    // for a moment; read it again briefly rather than let an escapee slip through. Only
+    // processes with an empty environ pay for this, which normal ones never have.
+    for _ in 0..5 {
+        match std::fs::read(&path) {
+            Ok(env) if env.is_empty() => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Ok(env) => return env_has_marker(&env, token),
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 pub(crate) fn env_has_marker(environ: &[u8], token: &str) -> bool {
