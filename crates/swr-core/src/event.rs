@@ -2,11 +2,56 @@
 //! bar, plain lines, `--json` event stream). Consumers never reach into the runner's state.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::Serialize;
+use jiff::Timestamp;
+use serde::{Serialize, Serializer};
 
 use crate::outcome::Outcome;
 use crate::spec::TaskCounts;
+use crate::store::{RunnerId, ser_ts};
+
+/// Why swr stopped a run or an agent that was not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// Ctrl-C, SIGTERM, SIGQUIT, `swr stop`, the TUI.
+    User,
+    /// SIGHUP: the terminal or SSH session that started swr went away.
+    HangUp,
+    /// `--max-runtime` ran out.
+    MaxRuntime,
+}
+
+impl StopCause {
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopCause::User => "stopped by the user",
+            StopCause::HangUp => "stopped by a hang-up (SIGHUP: the terminal went away)",
+            StopCause::MaxRuntime => "stopped at --max-runtime",
+        }
+    }
+}
+
+/// The facts behind "retries exhausted", for consumers that need more than the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GiveUp {
+    pub last_outcome: Outcome,
+    pub retries: u32,
+}
+
+fn ser_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// A duration the way people write it in flags: `3s`, `8h`, `1h 30m`, `1.5s`.
+pub fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
 
 /// Why a run ended. Each maps to one exit code of `swr run`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -17,30 +62,43 @@ pub enum RunEnd {
     /// The circuit breaker opened: iterations stopped making progress.
     CircuitOpen { reason: String },
     /// An iteration failed more often than `retry_max_retries` allows.
-    RetriesExhausted { reason: String },
+    RetriesExhausted {
+        reason: String,
+        #[serde(flatten)]
+        detail: GiveUp,
+    },
     /// A failure no retry can fix: auth, missing binary, usage error.
     NonRetryable { outcome: Outcome, reason: String },
     /// `--max-iterations` reached with work left.
     MaxIterations { iterations: u32 },
     /// `--max-runtime` reached with work left.
-    MaxRuntime { seconds: u64 },
-    /// Stopped by the user (Ctrl-C, SIGTERM, `swr stop`).
-    Stopped,
+    MaxRuntime {
+        /// The limit, in seconds.
+        #[serde(rename = "seconds", serialize_with = "ser_secs")]
+        limit: Duration,
+    },
+    /// Stopped before the spec was done (Ctrl-C, SIGTERM, `swr stop`, a hang-up).
+    Stopped { by: StopCause },
 }
 
 impl RunEnd {
     pub fn reason(&self) -> String {
         match self {
             RunEnd::Completed => "every task is done".to_string(),
-            RunEnd::CircuitOpen { reason } | RunEnd::RetriesExhausted { reason } => reason.clone(),
+            RunEnd::CircuitOpen { reason } | RunEnd::RetriesExhausted { reason, .. } => {
+                reason.clone()
+            }
             RunEnd::NonRetryable { reason, .. } => reason.clone(),
             RunEnd::MaxIterations { iterations } => {
                 format!("stopped after --max-iterations {iterations} with work left")
             }
-            RunEnd::MaxRuntime { seconds } => {
-                format!("stopped after --max-runtime {seconds}s with work left")
+            RunEnd::MaxRuntime { limit } => {
+                format!(
+                    "stopped after --max-runtime {} with work left",
+                    human_duration(*limit)
+                )
             }
-            RunEnd::Stopped => "stopped by the user".to_string(),
+            RunEnd::Stopped { by } => by.describe().to_string(),
         }
     }
 
@@ -53,7 +111,7 @@ impl RunEnd {
             RunEnd::NonRetryable { .. } => "non_retryable",
             RunEnd::MaxIterations { .. } => "max_iterations",
             RunEnd::MaxRuntime { .. } => "max_runtime",
-            RunEnd::Stopped => "stopped",
+            RunEnd::Stopped { .. } => "stopped",
         }
     }
 }
@@ -63,7 +121,7 @@ impl RunEnd {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunnerEvent {
     Started {
-        runner_id: String,
+        runner_id: RunnerId,
         project: PathBuf,
         spec: String,
         provider: String,
@@ -82,28 +140,40 @@ pub enum RunnerEvent {
         attempt: u32,
         pid: Option<u32>,
         log_path: PathBuf,
+        /// The agent session this attempt continues.
+        resume: Option<String>,
     },
     /// A short readable line of what the agent is doing (assistant text, tool use).
     Activity { text: String },
     AttemptFinished {
         iteration: u32,
         attempt: u32,
+        /// Judged with its progress: a clean end is `success` or `no_progress`.
         outcome: Outcome,
         exit_code: Option<i32>,
         signal: Option<String>,
         duration_ms: u64,
         error: Option<String>,
+        /// Tasks it ticked and whether it committed, however it ended.
+        ticked: usize,
+        committed: bool,
+        /// The agent session it continued, if it was a resume.
+        resumed: Option<String>,
+        /// What swr did about it that the outcome does not say.
+        note: Option<String>,
     },
     RetryScheduled {
         retry: u32,
         max_retries: u32,
         delay_ms: u64,
-        /// RFC 3339.
-        at: String,
+        #[serde(serialize_with = "ser_ts")]
+        at: Timestamp,
+        /// The session the retry continues.
+        resume: Option<String>,
     },
     Waiting {
-        /// RFC 3339.
-        until: String,
+        #[serde(serialize_with = "ser_ts")]
+        until: Timestamp,
         reason: String,
     },
     IterationFinished {

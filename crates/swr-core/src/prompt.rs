@@ -40,6 +40,22 @@ Then continue with the next unfinished task if you have room; otherwise stop. Do
 questions: nobody is watching this session.
 ";
 
+/// The prompt of an attempt that continues the agent's own session after a failure: the
+/// session already holds the instructions and the work so far, so it only needs to know that
+/// it was interrupted and where the spec stands now (tasks.md may have moved on).
+pub const DEFAULT_RESUME_TEMPLATE: &str = "\
+Your previous session on the spec '{spec_name}' was interrupted. Continue where you left off.
+
+## Where the spec stands now
+{progress_summary}
+
+## Your task now
+Task {next_task_id}: {next_task_title}
+
+Check {tasks_path} and `git status` first: work you did before the interruption may already be
+there. Finish the task, mark it done in tasks.md and commit, as before.
+";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(

@@ -107,6 +107,7 @@ fn write_unit(store: &Store, n: u64) {
                     attempt: a,
                     started_at: Timestamp::now(),
                     log_path: PathBuf::from(format!("/logs/{n}-{a}.log")),
+                    resumed_session: None,
                 })?;
                 tx.finish_attempt(
                     aid,
@@ -118,6 +119,11 @@ fn write_unit(store: &Store, n: u64) {
                         error: Some("x".repeat(2000)),
                         session_id: None,
                         cost_usd: Some(0.01),
+                        ticked: None,
+                        committed: None,
+                        delay_before_next_ms: None,
+                        note: None,
+                        warning: None,
                     },
                 )?;
             }
@@ -438,6 +444,7 @@ fn attempts_round_trip_and_filter() {
             attempt: 1,
             started_at: at(0),
             log_path: "/logs/task_1.log".into(),
+            resumed_session: None,
         })
         .unwrap();
     let open = store.attempt(a1).unwrap().unwrap();
@@ -459,6 +466,11 @@ fn attempts_round_trip_and_filter() {
                 error: Some("exit code 1".into()),
                 session_id: Some("sess-1".into()),
                 cost_usd: Some(0.5),
+                ticked: None,
+                committed: None,
+                delay_before_next_ms: None,
+                note: None,
+                warning: None,
             },
         )
         .unwrap();
@@ -470,6 +482,7 @@ fn attempts_round_trip_and_filter() {
             attempt: 2,
             started_at: at(10),
             log_path: "/logs/task_2.log".into(),
+            resumed_session: None,
         })
         .unwrap();
     let b1 = store
@@ -479,6 +492,7 @@ fn attempts_round_trip_and_filter() {
             attempt: 1,
             started_at: at(5),
             log_path: "/logs/b.log".into(),
+            resumed_session: None,
         })
         .unwrap();
     let done = store.attempt(a1).unwrap().unwrap();
@@ -501,6 +515,11 @@ fn attempts_round_trip_and_filter() {
             log_path: "/logs/task_1.log".into(),
             session_id: Some("sess-1".into()),
             cost_usd: Some(0.5),
+            ticked: None,
+            committed: None,
+            resumed_session: None,
+            note: None,
+            warning: None,
         }
     );
     let ids = |f: AttemptFilter| -> Vec<i64> {
@@ -549,6 +568,7 @@ fn attempts_round_trip_and_filter() {
                 attempt: 1,
                 started_at: at(0),
                 log_path: "/x".into(),
+                resumed_session: None,
             })
             .unwrap_err(),
         StoreError::RunnerNotFound { .. }
@@ -632,6 +652,7 @@ fn prune_deletes_old_finished_runners_with_their_attempts() {
                 attempt: 1,
                 started_at: at(0),
                 log_path: "/l".into(),
+                resumed_session: None,
             })
             .unwrap();
     }
@@ -687,6 +708,7 @@ fn two_connections_see_each_other_and_writers_do_not_lose_updates() {
                             attempt: n,
                             started_at: Timestamp::now(),
                             log_path: "/l".into(),
+                            resumed_session: None,
                         })
                         .unwrap();
                 }
@@ -959,6 +981,7 @@ impl Hist<'_> {
                 attempt,
                 started_at: at(self.minute),
                 log_path: format!("/logs/{rid}-{iteration}-{attempt}.log").into(),
+                resumed_session: None,
             })
             .unwrap();
         if let Some(o) = outcome {
@@ -973,6 +996,11 @@ impl Hist<'_> {
                         error: None,
                         session_id: None,
                         cost_usd: None,
+                        ticked: None,
+                        committed: None,
+                        delay_before_next_ms: None,
+                        note: None,
+                        warning: None,
                     },
                 )
                 .unwrap();

@@ -148,7 +148,8 @@ Examples:
         /// Accepted like claude's; the simulation ignores it.
         #[arg(long)]
         model: Option<String>,
-        /// Accepted like claude's; the simulation ignores it.
+        /// Continue a session this simulated agent started before; an unknown id is refused
+        /// the way claude refuses it.
         #[arg(long)]
         resume: Option<String>,
         /// The prompt (ignored beyond its length).
@@ -284,6 +285,10 @@ pub struct RunArgs {
     /// Print what would run (command, prompt, timeouts) and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Start at once even if an earlier run of this spec left a rate-limit wait that has not
+    /// ended (`swr status` shows it); the wait is cleared.
+    #[arg(long)]
+    pub ignore_wait: bool,
     /// One JSON event per line on stdout instead of the progress display.
     #[arg(long)]
     pub json: bool,

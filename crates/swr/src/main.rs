@@ -111,7 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             cmd::specs::run(&config, &args)
         }
         Command::Doctor(args) => cmd::doctor::run(cli.config.as_deref(), &args),
-        Command::SimAgent { prompt, .. } => cmd::sim::run(&prompt),
+        Command::SimAgent { prompt, resume, .. } => cmd::sim::run(&prompt, resume.as_deref()),
         Command::Run(args) => cmd::run::run(&load_config(cli.config.as_deref())?, &args),
         Command::Demo(args) => cmd::demo::run(&load_config(cli.config.as_deref())?, &args),
         Command::Status(args) => cmd::runners::status(&load_config(cli.config.as_deref())?, &args),

@@ -168,6 +168,7 @@ impl Reporter {
                 attempt,
                 pid,
                 log_path,
+                resume,
                 ..
             } => {
                 self.attempt = *attempt;
@@ -175,10 +176,14 @@ impl Reporter {
                 if let Some(bar) = &self.bar {
                     bar.set_message(self.status());
                 }
-                if *attempt > 1 || self.mode == Mode::Plain {
+                if *attempt > 1 || resume.is_some() || self.mode == Mode::Plain {
                     self.line(&format!(
-                        "  attempt {attempt} started (pid {}), log {}",
+                        "  attempt {attempt} started (pid {}){}, log {}",
                         pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                        match resume {
+                            Some(id) => format!(", resuming session {id}"),
+                            None => String::new(),
+                        },
                         log_path.display()
                     ));
                 }
@@ -194,6 +199,9 @@ impl Reporter {
                 outcome,
                 duration_ms,
                 error,
+                ticked,
+                committed,
+                note,
                 ..
             } => {
                 let secs = *duration_ms as f64 / 1000.0;
@@ -202,40 +210,51 @@ impl Reporter {
                     Outcome::NoProgress => p.yellow(outcome.as_str()),
                     _ => p.red(outcome.as_str()),
                 };
-                self.line(&format!(
-                    "  attempt {attempt}: {label} after {secs:.1}s{}",
-                    error
-                        .as_ref()
-                        .map(|e| format!(": {}", first_line(e)))
-                        .unwrap_or_default()
-                ));
+                let mut line = format!("  attempt {attempt}: {label} after {secs:.1}s");
+                if let Some(e) = error {
+                    line.push_str(&format!(": {}", first_line(e)));
+                }
+                if !matches!(outcome, Outcome::Success | Outcome::NoProgress)
+                    && (*ticked > 0 || *committed)
+                {
+                    line.push_str(&format!(
+                        " · {}",
+                        p.green(&progress_words(*ticked, *committed))
+                    ));
+                }
+                self.line(&line);
+                if let Some(n) = note {
+                    self.line(&format!("  {}", p.dim(n)));
+                }
             }
             RunnerEvent::RetryScheduled {
                 retry,
                 max_retries,
                 delay_ms,
                 at,
+                resume,
             } => {
                 let secs = *delay_ms as f64 / 1000.0;
                 self.line(&format!(
-                    "  {} in {secs:.1}s (Retry: {retry}/{max_retries})",
-                    p.yellow("retrying")
+                    "  {} in {secs:.1}s (Retry: {retry}/{max_retries}){}",
+                    p.yellow("retrying"),
+                    match resume {
+                        Some(id) => format!(", resuming session {id}"),
+                        None => String::new(),
+                    }
                 ));
-                if let Ok(at) = at.parse::<jiff::Timestamp>() {
-                    self.countdown = Some((at, format!("Retry: {retry}/{max_retries}")));
-                    self.tick();
-                }
+                self.countdown = Some((*at, format!("Retry: {retry}/{max_retries}")));
+                self.tick();
             }
             RunnerEvent::Waiting { until, reason } => {
                 self.line(&format!(
-                    "  {} until {until}: {}",
+                    "  {} until {}: {}",
                     p.yellow("waiting for a rate limit"),
+                    until.strftime("%Y-%m-%d %H:%M:%S UTC"),
                     first_line(reason)
                 ));
-                if let Ok(at) = until.parse::<jiff::Timestamp>() {
-                    self.countdown = Some((at, "rate limit ends".to_string()));
-                    self.tick();
-                }
+                self.countdown = Some((*until, "rate limit ends".to_string()));
+                self.tick();
             }
             RunnerEvent::IterationFinished {
                 iteration,
@@ -270,9 +289,9 @@ impl Reporter {
                 let elapsed = self.started.elapsed().as_secs_f64();
                 let head = match end {
                     RunEnd::Completed => p.green("completed"),
-                    RunEnd::Stopped | RunEnd::MaxIterations { .. } | RunEnd::MaxRuntime { .. } => {
-                        p.yellow(end.kind())
-                    }
+                    RunEnd::Stopped { .. }
+                    | RunEnd::MaxIterations { .. }
+                    | RunEnd::MaxRuntime { .. } => p.yellow(end.kind()),
                     _ => p.red(end.kind()),
                 };
                 let text = format!(
@@ -285,6 +304,21 @@ impl Reporter {
             }
         }
     }
+}
+
+/// "1 task ticked · committed", as `swr history` says it too.
+pub fn progress_words(ticked: usize, committed: bool) -> String {
+    let mut parts = Vec::new();
+    if ticked > 0 {
+        parts.push(format!(
+            "{ticked} task{} ticked",
+            if ticked == 1 { "" } else { "s" }
+        ));
+    }
+    if committed {
+        parts.push("committed".to_string());
+    }
+    parts.join(" · ")
 }
 
 fn human_secs(s: u64) -> String {

@@ -273,23 +273,26 @@ fn run_without_project_finds_it_from_a_subdirectory() {
     assert_eq!(w.status()[0]["project"], w.project.display().to_string());
 }
 
-/// An agent that deletes tasks.md ends the run as a failure (exit 1, reason, retry log), not
-/// as a usage error (exit 2) with no trace.
+/// An agent that deletes tasks.md no longer ends the run (it did, as "tasks.md became
+/// unreadable", before the tasks.md guard): swr puts the file back after every attempt, warns on
+/// the attempt, and the agent, which never gets anything done, is stopped by the circuit
+/// breaker with the user's task list intact.
 #[test]
-fn an_agent_deleting_tasks_md_fails_the_run_with_exit_1() {
+fn an_agent_deleting_tasks_md_gets_it_restored_every_time() {
     let w = World::new(
         2,
         json!({"provider": "rm", "providers": {"rm": {
             "command": ["sh", "-c", "rm \"$SWR_TASKS_PATH\"; echo removed"],
             "prompt": "stdin", "output": "text"}}}),
     );
+    let tasks = w.project.join(".spec-workflow/specs/feat/tasks.md");
+    let before = std::fs::read_to_string(&tasks).unwrap();
     let r = w.run("");
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert_eq!(r.finished()["end"]["kind"], "non_retryable");
+    assert_eq!(r.finished()["end"]["kind"], "circuit_open");
+    assert_eq!(std::fs::read_to_string(&tasks).unwrap(), before);
     let st = &w.status()[0];
     assert_eq!(st["status"], "failed");
-    let reason = st["reason"].as_str().unwrap();
-    assert!(reason.contains("tasks.md became unreadable"), "{reason}");
     let id = st["runner_id"].as_str().unwrap();
     assert!(
         w.project
@@ -298,8 +301,13 @@ fn an_agent_deleting_tasks_md_fails_the_run_with_exit_1() {
             .is_file()
     );
     let h = w.history();
-    let log = std::fs::read_to_string(h[0]["log_path"].as_str().unwrap()).unwrap();
-    assert!(log.contains("# outcome: "), "no footer: {log}");
+    assert_eq!(h.len(), 3, "no_commit_limit attempts");
+    for a in &h {
+        let warning = a["warning"].as_str().unwrap_or_default();
+        assert!(warning.contains("was missing: restored"), "{a}");
+        let log = std::fs::read_to_string(a["log_path"].as_str().unwrap()).unwrap();
+        assert!(log.contains("# outcome: "), "no footer: {log}");
+    }
 }
 
 /// A rate limit whose reset is already past, repeated: waits grow like the retry backoff

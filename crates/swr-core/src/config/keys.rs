@@ -136,6 +136,21 @@ pub const KEYS: &[KeySpec] = &[
         "Prompt sent to the agent each iteration; see the variables in the README.",
     ),
     key(
+        "resume_prompt_template",
+        Kind::PromptTemplate,
+        "Prompt of an attempt that resumes the agent's session after a failure; same variables as prompt_template.",
+    ),
+    key(
+        "resume_on_retry",
+        Kind::Bool,
+        "After a crash, timeout, overload or rate limit, continue the agent's session (--resume) instead of starting afresh.",
+    ),
+    key(
+        "result_grace_seconds",
+        Kind::Duration,
+        "After the agent's final result event: how long it may take to exit before swr stops it (not a failure).",
+    ),
+    key(
         "no_commit_limit",
         Kind::UInt { min: 1 },
         "Iterations in a row with no commit and no ticked task before the circuit breaker opens.",
@@ -251,6 +266,11 @@ pub const KEYS: &[KeySpec] = &[
         "Run on completed / failed / circuit_open / waiting, with SWR_EVENT and friends set.",
     ),
     key(
+        "notify_timeout_seconds",
+        Kind::Duration,
+        "How long a notify_command may run; at the end of a run swr waits for its notifiers this long, then kills them.",
+    ),
+    key(
         "tui_refresh_seconds",
         Kind::Duration,
         "Safety-net refresh of the TUI; changes show at once through file notifications.",
@@ -363,6 +383,12 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("providers", json!({})),
         ("codex_config_overrides", json!({})),
         ("prompt_template", json!(crate::prompt::DEFAULT_TEMPLATE)),
+        (
+            "resume_prompt_template",
+            json!(crate::prompt::DEFAULT_RESUME_TEMPLATE),
+        ),
+        ("resume_on_retry", json!(true)),
+        ("result_grace_seconds", json!(10.0)),
         ("no_commit_limit", json!(3)),
         ("no_progress_limit", json!(6)),
         ("log_dir_name", json!("logs")),
@@ -398,6 +424,7 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("max_iterations", json!(null)),
         ("max_runtime", json!(null)),
         ("notify_command", json!(null)),
+        ("notify_timeout_seconds", json!(10.0)),
         ("tui_refresh_seconds", json!(2.0)),
         ("tui_log_tail_lines", json!(500)),
         ("tui_min_terminal_cols", json!(80)),

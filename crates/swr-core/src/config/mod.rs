@@ -94,6 +94,9 @@ pub struct Config {
     pub providers: Map<String, Value>,
     pub codex_config_overrides: BTreeMap<String, Value>,
     pub prompt_template: String,
+    pub resume_prompt_template: String,
+    pub resume_on_retry: bool,
+    pub result_grace: Duration,
     pub no_commit_limit: u32,
     pub no_progress_limit: u32,
     pub log_dir_name: String,
@@ -117,6 +120,7 @@ pub struct Config {
     pub max_iterations: Option<u32>,
     pub max_runtime: Option<Duration>,
     pub notify_command: Option<Vec<String>>,
+    pub notify_timeout: Duration,
     pub tui_refresh: Duration,
     pub tui_log_tail_lines: usize,
     pub tui_min_terminal_cols: u16,
@@ -269,6 +273,13 @@ impl Config {
         project
             .join(&self.spec_workflow_dir_name)
             .join(&self.specs_subdir)
+    }
+
+    /// A spec's tasks.md: the one place this path is built.
+    pub fn tasks_path(&self, project: &Path, spec: &str) -> PathBuf {
+        self.specs_dir(project)
+            .join(spec)
+            .join(&self.tasks_filename)
     }
 
     /// Where the attempt logs of a spec go.

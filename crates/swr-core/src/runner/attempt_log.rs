@@ -33,26 +33,36 @@ impl LogNamer {
     }
 
     /// Creates the next log file (never an existing one) and returns it open for appending.
+    /// A template without `{index}` that names an existing file gets `.2`, `.3`, … appended,
+    /// in order, so the names of one spec's attempts never skip a number.
     pub fn create(&mut self, iteration: u32, attempt: u32) -> std::io::Result<(PathBuf, File)> {
-        loop {
-            let name = self.render(self.next_index, iteration, attempt);
-            self.next_index += 1;
-            let path = self.dir.join(&name);
-            match OpenOptions::new().append(true).create_new(true).open(&path) {
-                Ok(f) => return Ok((path, f)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if !self.template.contains("{index}") {
-                        // A template without {index} that collides: make it unique anyway.
-                        let path = self.dir.join(format!("{}.{}", name, self.next_index));
-                        if let Ok(f) = OpenOptions::new().append(true).create_new(true).open(&path)
-                        {
-                            return Ok((path, f));
-                        }
-                    }
+        let open = |path: &Path| OpenOptions::new().append(true).create_new(true).open(path);
+        if self.template.contains("{index}") {
+            loop {
+                let path = self
+                    .dir
+                    .join(self.render(self.next_index, iteration, attempt));
+                self.next_index += 1;
+                match open(&path) {
+                    Ok(f) => return Ok((path, f)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
                 }
+            }
+        }
+        let name = self.render(self.next_index, iteration, attempt);
+        for n in 1u64.. {
+            let path = match n {
+                1 => self.dir.join(&name),
+                n => self.dir.join(format!("{name}.{n}")),
+            };
+            match open(&path) {
+                Ok(f) => return Ok((path, f)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
         }
+        Err(std::io::Error::other("no free log file name"))
     }
 
     fn render(&self, index: u64, iteration: u32, attempt: u32) -> String {
@@ -169,8 +179,13 @@ mod tests {
         let mut n = LogNamer::new(dir.path(), "{spec_name}.log", "auth").unwrap();
         let (a, _) = n.create(1, 1).unwrap();
         let (b, _) = n.create(2, 1).unwrap();
-        assert_ne!(a, b);
+        let (c, _) = n.create(2, 2).unwrap();
         assert_eq!(a.file_name().unwrap(), "auth.log");
+        assert_eq!(b.file_name().unwrap(), "auth.log.2");
+        assert_eq!(c.file_name().unwrap(), "auth.log.3");
+        let mut again = LogNamer::new(dir.path(), "{spec_name}.log", "auth").unwrap();
+        let (d, _) = again.create(1, 1).unwrap();
+        assert_eq!(d.file_name().unwrap(), "auth.log.4");
     }
 
     #[test]

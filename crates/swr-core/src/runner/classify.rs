@@ -31,6 +31,9 @@ pub struct Classified {
     pub error: Option<String>,
     /// When a rate limit lifts, if the agent said.
     pub reset_at: Option<Timestamp>,
+    /// The agent's own error class when one was recognised: it tells apart failures that share
+    /// an outcome (a rejected resume is a `crash` that is answered by a fresh session).
+    pub class: Option<ErrorClass>,
 }
 
 impl Classified {
@@ -39,6 +42,7 @@ impl Classified {
             outcome,
             error,
             reset_at: None,
+            class: None,
         }
     }
 
@@ -47,7 +51,13 @@ impl Classified {
             outcome: outcome_of(e.class),
             error: Some(e.message.clone()),
             reset_at: e.reset_at,
+            class: Some(e.class),
         }
+    }
+
+    /// The agent CLI refused to resume the session it was given (unknown or expired id).
+    pub fn rejected_resume(&self) -> bool {
+        self.class == Some(ErrorClass::BadResume)
     }
 }
 
@@ -81,6 +91,22 @@ pub fn classify(
         }
         AttemptExit::Stopped => {
             return Classified::new(Outcome::Stopped, Some("stopped by the user".into()));
+        }
+        AttemptExit::StoppedAfterResult => {
+            // Judged by the result it reported, like an agent that exited after it.
+            let mut c = match &signals.result {
+                Some(r) if !r.is_success() => match r.error.as_ref().or(signals.errors.last()) {
+                    Some(e) => Classified::from_error(e),
+                    None => Classified::new(Outcome::Crash, r.text.clone()),
+                },
+                _ => Classified::new(Outcome::Success, None),
+            };
+            let note = "swr ended the agent after its final result (it did not exit by itself)";
+            c.error = Some(match c.error {
+                Some(e) => format!("{e}; {note}"),
+                None => note.to_string(),
+            });
+            return c;
         }
         AttemptExit::TimedOut { kind } => {
             // An agent that reported a rate limit and then hung waiting for it (codex keeps
@@ -126,11 +152,18 @@ pub fn classify(
             if let Some(class) = provider::classify_exit_code(kind, *code) {
                 let from_tail = provider::classify_tail(tail, now);
                 return match from_tail {
-                    Some(e) if e.class == class => Classified::from_error(&e),
-                    _ => Classified::new(
-                        outcome_of(class),
-                        Some(format!("exit code {code} ({class})")),
-                    ),
+                    // gemini exits 42 ("usage") when a resume finds no session: the text is
+                    // the precise account, and a fresh session is the answer, not giving up.
+                    Some(e) if e.class == class || e.class == ErrorClass::BadResume => {
+                        Classified::from_error(&e)
+                    }
+                    _ => Classified {
+                        class: Some(class),
+                        ..Classified::new(
+                            outcome_of(class),
+                            Some(format!("exit code {code} ({class})")),
+                        )
+                    },
                 };
             }
             if *code == 126 || *code == 127 {

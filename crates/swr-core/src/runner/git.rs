@@ -28,6 +28,18 @@ pub fn head(project: &Path) -> Option<String> {
     git(project, &["rev-parse", "--verify", "--quiet", "HEAD"]).filter(|s| !s.is_empty())
 }
 
+/// The content of `path` (relative to the repository top) as committed in HEAD.
+pub fn head_file(project: &Path, repo_path: &str) -> Option<Vec<u8>> {
+    let out = Command::new("git")
+        .args(["show", &format!("HEAD:{repo_path}")])
+        .current_dir(project)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
 /// Paths with uncommitted changes (`git status --porcelain`), empty when clean.
 pub fn dirty_paths(project: &Path) -> Vec<String> {
     git(

@@ -1,12 +1,17 @@
 //! `notify_command`: tells the user about the events that need them (spec completed, failed,
-//! circuit open, waiting for a rate limit). Fire and forget: it never blocks the runner, and
-//! its failure is only logged.
+//! circuit open, waiting for a rate limit). It never blocks the runner's loop and its failure
+//! is only logged; but it never outlives the run either: each notifier runs in its own process
+//! group, is killed with that group after `notify_timeout_seconds`, and the run waits for the
+//! last ones before it exits.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// How long a notifier may run before it is killed.
-const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 /// The `SWR_EVENT` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,47 +33,97 @@ impl NotifyEvent {
     }
 }
 
-/// Starts `argv` with the event in its environment and reaps it on a background thread.
-pub fn notify(
-    argv: &[String],
-    event: NotifyEvent,
-    project: &Path,
-    spec: &str,
-    runner_id: &str,
-    reason: &str,
-) {
-    let Some((program, args)) = argv.split_first() else {
-        return;
-    };
-    let child = Command::new(program)
-        .args(args)
-        .current_dir(project)
-        .env("SWR_EVENT", event.as_str())
-        .env("SWR_PROJECT", project)
-        .env("SWR_SPEC", spec)
-        .env("SWR_RUNNER_ID", runner_id)
-        .env("SWR_REASON", reason)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    match child {
-        Ok(mut child) => {
-            // Reaped off the runner's path so a slow notifier never delays it; one that hangs
-            // is killed rather than left behind.
-            std::thread::spawn(move || {
-                let deadline = std::time::Instant::now() + NOTIFY_TIMEOUT;
-                while std::time::Instant::now() < deadline {
-                    if !matches!(child.try_wait(), Ok(None)) {
-                        return;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                tracing::warn!("notify_command still running after {NOTIFY_TIMEOUT:?}: killed");
-                let _ = child.kill();
-                let _ = child.wait();
-            });
+/// What a notification says.
+#[derive(Debug, Clone, Copy)]
+pub struct Notice<'a> {
+    pub event: NotifyEvent,
+    pub project: &'a Path,
+    pub spec: &'a str,
+    pub runner_id: &'a str,
+    pub reason: &'a str,
+}
+
+/// The notifiers one run started, each watched by a thread that kills its process group when
+/// it runs past the timeout.
+#[derive(Debug)]
+pub struct Notifiers {
+    argv: Option<Vec<String>>,
+    timeout: Duration,
+    running: Vec<JoinHandle<()>>,
+}
+
+impl Notifiers {
+    pub fn new(argv: Option<Vec<String>>, timeout: Duration) -> Notifiers {
+        Notifiers {
+            argv: argv.filter(|a| !a.is_empty()),
+            timeout,
+            running: Vec::new(),
         }
-        Err(e) => tracing::warn!("notify_command {program:?} could not start: {e}"),
+    }
+
+    /// Starts the notifier for `notice`; returns at once.
+    pub fn notify(&mut self, notice: Notice<'_>) {
+        let Some((program, args)) = self.argv.as_ref().and_then(|a| a.split_first()) else {
+            return;
+        };
+        self.running.retain(|h| !h.is_finished());
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(notice.project)
+            .env("SWR_EVENT", notice.event.as_str())
+            .env("SWR_PROJECT", notice.project)
+            .env("SWR_SPEC", notice.spec)
+            .env("SWR_RUNNER_ID", notice.runner_id)
+            .env("SWR_REASON", notice.reason)
+            // Its own group, so that what it starts (curl, a shell pipeline) dies with it.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("notify_command {program:?} could not start: {e}");
+                return;
+            }
+        };
+        let deadline = Instant::now() + self.timeout;
+        let timeout = self.timeout;
+        self.running.push(std::thread::spawn(move || {
+            let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            let mut exited = false;
+            loop {
+                if !exited {
+                    exited = !matches!(child.try_wait(), Ok(None));
+                }
+                // Done when the whole group is gone: a script may background its `curl`. The
+                // kernel never hands out a pid that is still some group's id, so probing the
+                // group after the leader was reaped cannot hit a stranger.
+                if exited && killpg(group, None).is_err() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!("notify_command still running after {timeout:?}: killed");
+                    let _ = killpg(group, Signal::SIGKILL);
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+
+    /// Waits for every notifier to exit or be killed (at most the timeout).
+    pub fn wait_all(&mut self) {
+        for h in self.running.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Notifiers {
+    fn drop(&mut self) {
+        self.wait_all();
     }
 }

@@ -96,6 +96,12 @@ fn line_ending(text: &str) -> &'static str {
     }
 }
 
+/// Replaces tasks.md with `data` atomically (temp file, fsync, rename), keeping its mode and
+/// writing through a symlink.
+pub fn write_tasks(path: &Path, data: &[u8]) -> Result<(), SpecError> {
+    write_atomic(path, data)
+}
+
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), SpecError> {
     // Write through a symlinked tasks.md instead of replacing the link with a file.
     let target: PathBuf = match fs::symlink_metadata(path) {

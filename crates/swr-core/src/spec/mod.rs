@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use discover::{Layout, Project, SpecRef, discover_projects, project_at};
-pub use edit::set_task_status;
+pub use edit::{set_task_status, write_tasks};
 pub use parse::parse;
 
 /// How many tasks of a spec are in each state. Acceptance criteria are not counted.
@@ -240,11 +240,20 @@ impl SpecError {
 /// Reads and parses a tasks.md. A missing file is `Err(SpecError::NotFound)`: callers decide
 /// whether that means "0 tasks". Invalid UTF-8 is read lossily, with a warning.
 pub fn read_tasks(path: &Path) -> Result<TaskList, SpecError> {
-    let bytes = std::fs::read(path).map_err(|e| SpecError::io(path, e))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(parse(&text)),
-        Err(e) => {
-            let text = String::from_utf8_lossy(e.as_bytes());
+    Ok(parse_bytes(&read_bytes(path)?))
+}
+
+/// The raw content of a tasks.md.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, SpecError> {
+    std::fs::read(path).map_err(|e| SpecError::io(path, e))
+}
+
+/// Parses tasks.md bytes; invalid UTF-8 is read lossily, with a warning.
+pub fn parse_bytes(bytes: &[u8]) -> TaskList {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text),
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
             let mut list = parse(&text);
             list.warnings.insert(
                 0,
@@ -253,7 +262,7 @@ pub fn read_tasks(path: &Path) -> Result<TaskList, SpecError> {
                     message: "file is not valid UTF-8; invalid bytes were replaced".to_string(),
                 },
             );
-            Ok(list)
+            list
         }
     }
 }

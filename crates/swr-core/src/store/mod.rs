@@ -26,6 +26,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params_f
 pub use lock::{Holder, LockError, SpecLock, lock_file_path};
 pub use retry_log::{RetryLog, RetryLogAttempt, write_retry_log};
 pub use stats::RetryStats;
+pub(crate) use types::ser_ts;
 pub use types::{
     AgentProcess, AttemptEnd, AttemptFilter, AttemptRecord, NewAttempt, NewRunner, RunnerFilter,
     RunnerId, RunnerIdError, RunnerRecord, RunnerStatus, RunnerUpdate, format_ts,
@@ -412,7 +413,7 @@ const RUNNER_COLS: &str = "runner_id, project, spec, provider, model, status, re
 
 const ATTEMPT_COLS: &str = "id, runner_id, project, spec, iteration, attempt, started_at,
     ended_at, exit_code, signal, outcome, error, delay_before_next_ms, log_path, session_id,
-    cost_usd";
+    cost_usd, ticked, committed, resumed_session, note, warning";
 
 impl StoreTx<'_> {
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -632,14 +633,16 @@ impl StoreTx<'_> {
             .conn
             .execute(
                 "INSERT INTO attempts (runner_id, project, spec, iteration, attempt, started_at,
-                 log_path)
-                 SELECT runner_id, project, spec, ?2, ?3, ?4, ?5 FROM runners WHERE runner_id = ?1",
+                 log_path, resumed_session)
+                 SELECT runner_id, project, spec, ?2, ?3, ?4, ?5, ?6 FROM runners
+                 WHERE runner_id = ?1",
                 params_from_iter([
                     text(new.runner_id.as_str()),
                     int(new.iteration),
                     int(new.attempt),
                     ts_value(trunc_ms(new.started_at)),
                     path_value(&new.log_path),
+                    opt(new.resumed_session.as_deref(), text),
                 ]),
             )
             .map_err(|e| self.err(e))?;
@@ -654,7 +657,9 @@ impl StoreTx<'_> {
             .conn
             .execute(
                 "UPDATE attempts SET ended_at = ?2, exit_code = ?3, signal = ?4, outcome = ?5,
-                 error = ?6, session_id = COALESCE(?7, session_id), cost_usd = ?8 WHERE id = ?1",
+                 error = ?6, session_id = COALESCE(?7, session_id), cost_usd = ?8, ticked = ?9,
+                 committed = ?10, delay_before_next_ms = COALESCE(?11, delay_before_next_ms),
+                 note = ?12, warning = ?13 WHERE id = ?1",
                 params_from_iter([
                     Value::Integer(id),
                     ts_value(trunc_ms(end.ended_at)),
@@ -664,6 +669,11 @@ impl StoreTx<'_> {
                     opt(end.error.as_deref(), text),
                     opt(end.session_id.as_deref(), text),
                     opt(end.cost_usd, Value::Real),
+                    opt(end.ticked, int),
+                    opt(end.committed, |b| Value::Integer(i64::from(b))),
+                    opt(end.delay_before_next_ms, int),
+                    opt(end.note.as_deref(), text),
+                    opt(end.warning.as_deref(), text),
                 ]),
             )
             .map_err(|e| self.err(e))?;
@@ -841,5 +851,10 @@ fn attempt_from_row(r: &Row<'_>) -> rusqlite::Result<AttemptRecord> {
         log_path: r.get::<_, SqlPath>("log_path")?.0,
         session_id: r.get("session_id")?,
         cost_usd: r.get("cost_usd")?,
+        ticked: r.get("ticked")?,
+        committed: r.get("committed")?,
+        resumed_session: r.get("resumed_session")?,
+        note: r.get("note")?,
+        warning: r.get("warning")?,
     })
 }

@@ -5,7 +5,7 @@
 //! are plain integer comparisons. Paths are TEXT when valid UTF-8, BLOB otherwise (see
 //! `sql::path_value`).
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE runners (
@@ -73,4 +73,14 @@ CREATE TABLE waits (
     set_at  INTEGER NOT NULL,
     PRIMARY KEY (project, spec)
 );
+"#;
+
+/// What an attempt achieved however it ended (tasks ticked, a commit), the session it resumed,
+/// and what swr did about it (a note such as "ended after its result", a tasks.md restored).
+const V2: &str = r#"
+ALTER TABLE attempts ADD COLUMN ticked INTEGER;
+ALTER TABLE attempts ADD COLUMN committed INTEGER;
+ALTER TABLE attempts ADD COLUMN resumed_session TEXT;
+ALTER TABLE attempts ADD COLUMN note TEXT;
+ALTER TABLE attempts ADD COLUMN warning TEXT;
 "#;

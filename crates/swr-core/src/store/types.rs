@@ -251,6 +251,17 @@ pub struct AttemptRecord {
     pub log_path: PathBuf,
     pub session_id: Option<String>,
     pub cost_usd: Option<f64>,
+    /// Tasks this attempt ticked, however it ended (`None` for attempts recorded before swr
+    /// judged progress per attempt, or that never ended).
+    pub ticked: Option<u32>,
+    /// Whether HEAD moved during this attempt.
+    pub committed: Option<bool>,
+    /// The agent session this attempt continued (`--resume`).
+    pub resumed_session: Option<String>,
+    /// What swr did about this attempt that the outcome does not say.
+    pub note: Option<String>,
+    /// Something that went wrong around the attempt (tasks.md damaged and restored...).
+    pub warning: Option<String>,
 }
 
 /// What `start_attempt` needs; project and spec are copied from the runner.
@@ -261,9 +272,11 @@ pub struct NewAttempt {
     pub attempt: u32,
     pub started_at: Timestamp,
     pub log_path: PathBuf,
+    /// The session this attempt resumes.
+    pub resumed_session: Option<String>,
 }
 
-/// How an attempt ended.
+/// How an attempt ended: written once, when it is judged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptEnd {
     pub ended_at: Timestamp,
@@ -273,6 +286,32 @@ pub struct AttemptEnd {
     pub error: Option<String>,
     pub session_id: Option<String>,
     pub cost_usd: Option<f64>,
+    pub ticked: Option<u32>,
+    pub committed: Option<bool>,
+    /// The delay scheduled after it (a retry backoff or a rate-limit wait).
+    pub delay_before_next_ms: Option<u64>,
+    pub note: Option<String>,
+    pub warning: Option<String>,
+}
+
+impl AttemptEnd {
+    /// An end with only its outcome known; the rest is filled in by the caller.
+    pub fn new(ended_at: Timestamp, outcome: Outcome) -> AttemptEnd {
+        AttemptEnd {
+            ended_at,
+            exit_code: None,
+            signal: None,
+            outcome,
+            error: None,
+            session_id: None,
+            cost_usd: None,
+            ticked: None,
+            committed: None,
+            delay_before_next_ms: None,
+            note: None,
+            warning: None,
+        }
+    }
 }
 
 /// Which attempts to list, oldest first. Empty filter = all.

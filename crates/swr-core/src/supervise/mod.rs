@@ -75,6 +75,10 @@ pub struct SuperviseOptions {
     /// After the leader exited and leftovers are dead, how long the pipes may stay open before
     /// reading stops (a holder swr cannot find must not stall the runner).
     pub leak_timeout: Duration,
+    /// After [`StopHandle::result_seen`]: how long the agent may take to exit by itself before
+    /// it is stopped (TERM, grace, KILL) and the attempt ends as
+    /// [`AttemptExit::StoppedAfterResult`].
+    pub result_grace: Duration,
 }
 
 impl Default for SuperviseOptions {
@@ -89,6 +93,7 @@ impl Default for SuperviseOptions {
             tail_line_bytes: 4096,
             cleanup_grace: Duration::from_millis(500),
             leak_timeout: Duration::from_millis(200),
+            result_grace: Duration::from_secs(10),
         }
     }
 }
@@ -118,10 +123,19 @@ pub enum TimeoutKind {
 /// wins over whatever the process did afterwards; the raw status is in [`ExitReport`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptExit {
-    Exited { code: i32 },
-    Signaled { signal: i32 },
-    TimedOut { kind: TimeoutKind },
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+    },
+    TimedOut {
+        kind: TimeoutKind,
+    },
     Stopped,
+    /// The agent had reported the end of its work ([`StopHandle::result_seen`]) and was still
+    /// alive `result_grace` later, so swr stopped it: a lingering shutdown, not a failure.
+    StoppedAfterResult,
     SpawnFailed(SpawnError),
 }
 
@@ -187,6 +201,8 @@ pub struct ExitReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum StopLevel {
     None,
+    /// The work is over: exit within `result_grace` or be stopped.
+    ResultSeen,
     Graceful,
     Kill,
 }
@@ -207,6 +223,13 @@ impl StopHandle {
     /// SIGKILL to the group now (the second Ctrl-C).
     pub fn kill(&self) {
         self.raise(StopLevel::Kill);
+    }
+
+    /// The agent reported the end of its turn (its final result event). From now on its
+    /// output resets no timer: it has `result_grace` to exit by itself, then it is stopped
+    /// like on [`StopHandle::stop`] and the attempt ends as [`AttemptExit::StoppedAfterResult`].
+    pub fn result_seen(&self) {
+        self.raise(StopLevel::ResultSeen);
     }
 
     fn raise(&self, level: StopLevel) {
@@ -382,6 +405,7 @@ fn marker_value(cmd: &CommandSpec, token: &str) -> String {
 enum Cause {
     Stop,
     Timeout(TimeoutKind),
+    AfterResult,
 }
 
 /// One output pipe and its line state.
@@ -474,13 +498,15 @@ impl RunningAttempt {
         let mut leak_deadline: Option<Instant> = None;
         let mut pipes_leaked = false;
         let mut exited_at: Option<Instant> = None;
+        // Set once the agent reported its result: the only timer left until it exits.
+        let mut linger_deadline: Option<Instant> = None;
 
         loop {
             if status.is_some() && !out.is_open() && !err.is_open() {
                 break;
             }
             let running = status.is_none();
-            let timers_on = running && cause.is_none();
+            let timers_on = running && cause.is_none() && linger_deadline.is_none();
             let idle_deadline = opts
                 .idle_timeout
                 .filter(|_| timers_on)
@@ -514,6 +540,9 @@ impl RunningAttempt {
                 () = at(wall_deadline.filter(|_| timers_on)) => {
                     self.begin_stop(&mut cause, Cause::Timeout(TimeoutKind::Wall), &mut kill_at, &mut escalated);
                 }
+                () = at(linger_deadline.filter(|_| running && cause.is_none())) => {
+                    self.begin_stop(&mut cause, Cause::AfterResult, &mut kill_at, &mut escalated);
+                }
                 () = at(kill_at.filter(|_| running)) => {
                     kill_at = None;
                     escalated = true;
@@ -523,6 +552,9 @@ impl RunningAttempt {
                     let level = *stop_rx.borrow_and_update();
                     match level {
                         StopLevel::None => {}
+                        StopLevel::ResultSeen => {
+                            linger_deadline.get_or_insert(Instant::now() + opts.result_grace);
+                        }
                         StopLevel::Graceful => {
                             self.begin_stop(&mut cause, Cause::Stop, &mut kill_at, &mut escalated);
                         }
@@ -555,6 +587,7 @@ impl RunningAttempt {
         let exit = match cause {
             Some(Cause::Stop) => AttemptExit::Stopped,
             Some(Cause::Timeout(kind)) => AttemptExit::TimedOut { kind },
+            Some(Cause::AfterResult) => AttemptExit::StoppedAfterResult,
             None => exit_of(status),
         };
         let duration = self.started.elapsed();

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use swr_core::config::{Config, JitterSetting};
-use swr_core::runner::{RunOptions, StopLevel};
+use swr_core::event::StopCause;
+use swr_core::runner::{RunOptions, StopLevel, StopRequest};
 use tokio::sync::watch;
 
 use crate::cli::DemoArgs;
@@ -22,12 +23,14 @@ const TASKS: &str = "\
   - _Prompt: Role: developer | Task: add a greeting function_
 - [ ] 2. Add tests for the greeting
   - _Requirements: 1.1_
-- [ ] 3. Document the greeting in the README
-- [ ] 4. Release the greeting
+- [ ] 3. Handle an empty name
+- [ ] 4. Document the greeting in the README
+- [ ] 5. Release the greeting
 ";
 
-/// The plan: ok, crash then ok, hang (idle timeout) then ok, rate limit then ok.
-pub const PLAN: &str = "ok,crash,ok,hang,ok,ratelimit:3,ok";
+/// The plan: ok; a crash after committing (progress all the same); a crash, retried by
+/// resuming the agent's session; a hang (idle timeout); a rate limit; ok to the end.
+pub const PLAN: &str = "ok,tick-crash,crash,ok,hang,ok,ratelimit:3,ok";
 
 pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
     let root = match &args.dir {
@@ -57,9 +60,10 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
     config.max_runtime = Some(Duration::from_secs(120));
 
     eprintln!(
-        "swr demo: a throw-away project in {} with 4 tasks.\n\
-         The simulated agent will succeed, crash, hang and hit a rate limit (plan {PLAN});\n\
-         swr retries, times out and waits as it would with a real agent.\n",
+        "swr demo: a throw-away project in {} with 5 tasks.\n\
+         The simulated agent will succeed, crash after committing, crash, hang and hit a rate\n\
+         limit (plan {PLAN}); swr counts the committed work, resumes the crashed session,\n\
+         times out and waits as it would with a real agent.\n",
         project.display()
     );
     let swr_exe = std::env::current_exe()?;
@@ -70,6 +74,8 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
         model: None,
         max_iterations: None,
         max_runtime: config.max_runtime,
+        clock_started: None,
+        ignore_wait: false,
         extra_env: vec![
             ("SWR_SIM_PLAN".into(), PLAN.into()),
             (
@@ -84,10 +90,10 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     let code = rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel::<StopLevel>(0);
+        let (stop_tx, stop_rx) = watch::channel(StopRequest::default());
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop_tx.send(swr_core::runner::STOP_GRACEFUL);
+                stop_tx.send_if_modified(|r| r.raise(StopLevel::Graceful, StopCause::User));
             }
         });
         super::run::run_one(&config, &opts, stop_rx, Mode::pick(args.json)).await

@@ -5,7 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use swr_core::config::Config;
 use swr_core::event::RunEnd;
-use swr_core::runner::{self, RunError, RunOptions, STOP_GRACEFUL, STOP_KILL, StopLevel};
+use swr_core::event::StopCause;
+use swr_core::runner::{self, RunError, RunOptions, StopLevel, StopRequest};
 use swr_core::spec::{self, Project};
 use swr_core::store::LockError;
 use tokio::sync::watch;
@@ -46,6 +47,10 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         model,
         max_iterations: args.max_iterations.or(config.max_iterations),
         max_runtime,
+        // --max-runtime bounds the whole command, not each spec of --all: "8h" overnight
+        // must not become 8h per spec.
+        clock_started: Some(jiff::Timestamp::now()),
+        ignore_wait: args.ignore_wait,
         extra_env: Vec::new(),
         swr_exe,
     };
@@ -66,30 +71,26 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel::<StopLevel>(0);
+        let (stop_tx, stop_rx) = watch::channel(StopRequest::default());
         install_signals(stop_tx)?;
         let mut code = exit::OK;
         let mut skipped = Vec::new();
-        // --max-runtime bounds the whole command, not each spec of --all: "8h" overnight
-        // must not become 8h per spec.
-        let deadline = base.max_runtime.map(|d| std::time::Instant::now() + d);
+        let deadline = base
+            .max_runtime
+            .and_then(|d| std::time::Instant::now().checked_add(d));
         for s in specs {
-            let mut opts = RunOptions {
+            let opts = RunOptions {
                 spec: s,
                 ..base.clone()
             };
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "swr: --max-runtime reached; spec '{}' and any after it not started",
-                        opts.spec
-                    );
-                    code = exit::FAILURE;
-                    break;
-                }
-                opts.max_runtime = Some(left);
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "swr: --max-runtime reached; spec '{}' and any after it not started",
+                    opts.spec
+                );
+                code = exit::FAILURE;
+                break;
             }
             match run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await {
                 Ok(c) => code = c,
@@ -116,10 +117,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         }
         // The other runner may have finished them meanwhile.
         skipped.retain(|s| {
-            let tasks = config
-                .specs_dir(&project.path)
-                .join(s)
-                .join(&config.tasks_filename);
+            let tasks = config.tasks_path(&project.path, s);
             !spec::read_tasks(&tasks).is_ok_and(|l| l.counts().is_complete())
         });
         if code == exit::OK && !skipped.is_empty() {
@@ -140,7 +138,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
 pub async fn run_one(
     config: &Config,
     opts: &RunOptions,
-    stop: watch::Receiver<StopLevel>,
+    stop: watch::Receiver<StopRequest>,
     mode: Mode,
 ) -> anyhow::Result<u8> {
     let reporter = std::sync::Arc::new(std::sync::Mutex::new(Reporter::new(mode)));
@@ -184,44 +182,39 @@ pub async fn run_one(
 pub fn exit_code(end: &RunEnd) -> u8 {
     match end {
         RunEnd::Completed => exit::OK,
-        RunEnd::Stopped => exit::STOPPED,
+        RunEnd::Stopped { .. } => exit::STOPPED,
         _ => exit::FAILURE,
     }
 }
 
 /// First SIGINT/SIGTERM/SIGHUP: graceful stop. A second SIGINT: kill at once.
-fn install_signals(tx: watch::Sender<StopLevel>) -> anyhow::Result<()> {
+fn install_signals(tx: watch::Sender<StopRequest>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         loop {
-            let level = tokio::select! {
+            let (level, cause) = tokio::select! {
                 _ = int.recv() => {
-                    if *tx.borrow() >= STOP_GRACEFUL { STOP_KILL } else { STOP_GRACEFUL }
+                    let level = if tx.borrow().is_set() { StopLevel::Kill } else { StopLevel::Graceful };
+                    (level, StopCause::User)
                 }
-                _ = term.recv() => STOP_GRACEFUL,
-                _ = hup.recv() => STOP_GRACEFUL,
+                _ = term.recv() => (StopLevel::Graceful, StopCause::User),
+                _ = hup.recv() => (StopLevel::Graceful, StopCause::HangUp),
             };
             // Not eprintln!: with stderr's reader gone it would panic this task, and every
             // later signal would be swallowed by the handler it leaves installed.
             let mut err = std::io::stderr();
-            if level == STOP_GRACEFUL && *tx.borrow() == 0 {
+            if level == StopLevel::Graceful && !tx.borrow().is_set() {
                 let _ = writeln!(
                     err,
                     "\nswr: stopping the agent (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to kill it now"
                 );
-            } else if level == STOP_KILL {
+            } else if level == StopLevel::Kill {
                 let _ = writeln!(err, "\nswr: killing the agent now");
             }
-            tx.send_if_modified(|l| {
-                let raise = *l < level;
-                if raise {
-                    *l = level;
-                }
-                raise
-            });
+            tx.send_if_modified(|r| r.raise(level, cause));
         }
     });
     Ok(())
@@ -351,13 +344,11 @@ fn ask(what: &str, items: &[String]) -> anyhow::Result<usize> {
 fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
     let registry = config.provider_registry(opts.swr_exe.clone())?;
     let def = registry.get(&opts.provider)?;
-    let tasks_path = config
-        .specs_dir(&opts.project)
-        .join(&opts.spec)
-        .join(&config.tasks_filename);
+    let tasks_path = config.tasks_path(&opts.project, &opts.spec);
     let list = spec::read_tasks(&tasks_path)?;
     let c = list.counts();
-    let prompt = runner::render_prompt(config, &opts.project, &opts.spec, &tasks_path, &list)?;
+    let prompt =
+        runner::render_prompt(config, &opts.project, &opts.spec, &tasks_path, &list, false)?;
     let req = swr_core::provider::AttemptRequest {
         prompt: &prompt,
         model: opts.model.as_deref(),

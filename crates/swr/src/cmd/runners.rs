@@ -196,8 +196,15 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
             .delay_before_next_ms
             .map(|d| format!(" then {:.1}s", d as f64 / 1000.0))
             .unwrap_or_default();
+        let ticked = a.ticked.unwrap_or(0) as usize;
+        let committed = a.committed.unwrap_or(false);
+        let progress = if ticked > 0 || committed {
+            format!(" · {}", crate::report::progress_words(ticked, committed))
+        } else {
+            String::new()
+        };
         println!(
-            "{} {} {:<14} it {:<3} try {:<2} {:<13} {:<8} {:>8}{delay}",
+            "{} {} {:<14} it {:<3} try {:<2} {:<13} {:<8} {:>8}{delay}{progress}",
             format_ts(a.started_at),
             p.dim(a.runner_id.as_str()),
             a.spec,
@@ -209,6 +216,15 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
         );
         if let Some(e) = &a.error {
             println!("    {}", e.lines().next().unwrap_or(""));
+        }
+        if let Some(s) = &a.resumed_session {
+            println!("    {}", p.dim(&format!("resumed session {s}")));
+        }
+        if let Some(n) = &a.note {
+            println!("    {}", p.dim(n));
+        }
+        if let Some(w) = &a.warning {
+            println!("    {}", p.yellow(&format!("warning: {w}")));
         }
     }
     Ok(exit::OK)

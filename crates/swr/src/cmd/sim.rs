@@ -5,6 +5,10 @@
 //! The plan is `SWR_SIM_PLAN` (comma-separated steps); each invocation takes the next step,
 //! counted in a state file (`SWR_SIM_STATE`, default inside the project's `.git` so it never
 //! dirties the tree). When the plan runs out every invocation is `ok`.
+//!
+//! Sessions work like claude's: every invocation reports a session id, remembered in
+//! `<state>.sessions`; `--resume ID` continues a known session (and says so), while an unknown
+//! one is refused with claude's own error, exit 1, without taking a step of the plan.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,9 +20,13 @@ use swr_core::spec::{self, TaskStatus};
 
 pub const STEPS: &str = "\
 ok              tick the next task, commit, exit 0 with a success result
+tick-crash      tick the next task and commit, then exit 1 (a crash on the way out)
+linger          like ok, then stay alive after the result (a stuck shutdown)
+clobber         cut tasks.md short (as if killed mid-write), then die of SIGKILL
 nocommit        a success result, nothing changed
 commit          commit a file without ticking a task
 crash           print a little, then exit 1 with an error on stderr
+crash-lost      like crash, and its session is lost: resuming it is refused
 signal          die of SIGSEGV
 hang            print the init line, then nothing, forever
 hang-term       like hang, and ignore SIGTERM
@@ -32,7 +40,7 @@ ratelimit:SECS  a rejected rate limit that resets in SECS seconds, exit 1
 auth            claude's \"Not logged in\" failure, exit 1
 overloaded      an API 529 Overloaded failure, exit 1";
 
-pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
+pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
     let plan = std::env::var("SWR_SIM_PLAN").unwrap_or_default();
     let steps: Vec<String> = plan
         .split(',')
@@ -41,6 +49,21 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
         .collect();
     let cwd = std::env::current_dir()?;
     let state = state_path(&cwd);
+    let sessions = PathBuf::from(format!("{}.sessions", state.display()));
+    let mut out = std::io::stdout().lock();
+    if let Some(id) = resume
+        && !known_session(&sessions, id)
+    {
+        // claude 2.1's answer to an unknown id (recorded in claude_resume_missing.*).
+        eprintln!("No conversation found with session ID: {id}");
+        emit(
+            &mut out,
+            json!({"type": "result", "subtype": "error_during_execution", "is_error": true,
+                   "num_turns": 0, "duration_ms": 0, "total_cost_usd": 0, "session_id": id,
+                   "errors": [format!("No conversation found with session ID: {id}")]}),
+        );
+        return Ok(1);
+    }
     let n = read_counter(&state);
     write_counter(&state, n + 1)?;
     let full = steps.get(n).cloned().unwrap_or_else(|| "ok".to_string());
@@ -51,8 +74,13 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
         Some((a, b)) => (a.to_string(), b.parse::<f64>().ok()),
         None => (step.clone(), None),
     };
-    let session = format!("sim-{:08x}", rand_u32());
-    let mut out = std::io::stdout().lock();
+    let session = match resume {
+        Some(id) => id.to_string(),
+        None => format!("sim-{:08x}", rand_u32()),
+    };
+    if name != "crash-lost" {
+        remember_session(&sessions, &session)?;
+    }
     emit(
         &mut out,
         json!({"type": "system", "subtype": "init", "session_id": session, "model": "sim",
@@ -63,8 +91,12 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
         &mut out,
         &session,
         &format!(
-            "step {} of the plan: {full} (prompt of {words} words)",
-            n + 1
+            "step {} of the plan: {full} (prompt of {words} words){}",
+            n + 1,
+            match resume {
+                Some(id) => format!(", resuming session {id}"),
+                None => String::new(),
+            }
         ),
     );
     for extra in parts {
@@ -92,7 +124,26 @@ pub fn run(prompt: &[String]) -> anyhow::Result<u8> {
             result_ok(&mut out, &session, "committed, no task finished");
             Ok(0)
         }
-        "crash" => {
+        "tick-crash" => {
+            tick(&mut out, &session, &cwd)?;
+            eprintln!("Error: simulated crash after the work was committed");
+            Ok(1)
+        }
+        "linger" => {
+            ok(&mut out, &session, &cwd)?;
+            // The result is out; the process does not exit (a lingering MCP server).
+            hang(false, false)
+        }
+        "clobber" => {
+            if let Some(p) = std::env::var_os("SWR_TASKS_PATH") {
+                let bytes = std::fs::read(&p)?;
+                std::fs::write(&p, &bytes[..bytes.len() / 3])?;
+            }
+            let _ = out.flush();
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            Ok(1)
+        }
+        "crash" | "crash-lost" => {
             text(&mut out, &session, "about to crash");
             eprintln!("Error: simulated crash (step {} of the plan)", n + 1);
             Ok(1)
@@ -238,14 +289,19 @@ fn failure(out: &mut impl Write, session: &str, error: &str, msg: &str) {
 }
 
 fn ok(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<u8> {
+    let done = tick(out, session, cwd)?;
+    result_ok(out, session, &done);
+    Ok(0)
+}
+
+/// Ticks the next task and commits it; says what it did.
+fn tick(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<String> {
     let Some(tasks_path) = std::env::var_os("SWR_TASKS_PATH").map(PathBuf::from) else {
-        result_ok(out, session, "no SWR_TASKS_PATH: nothing ticked");
-        return Ok(0);
+        return Ok("no SWR_TASKS_PATH: nothing ticked".into());
     };
     let list = spec::read_tasks(&tasks_path)?;
     let Some(task) = list.next_task() else {
-        result_ok(out, session, "every task is already done");
-        return Ok(0);
+        return Ok("every task is already done".into());
     };
     let (id, title) = (task.id.clone(), task.title.clone());
     emit(
@@ -263,8 +319,22 @@ fn ok(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<u8> {
         .open(&note)?;
     writeln!(f, "task {id}: {title}")?;
     git_commit(cwd, &format!("feat(sim): task {id} {title}"));
-    result_ok(out, session, &format!("task {id} done"));
-    Ok(0)
+    Ok(format!("task {id} done"))
+}
+
+fn known_session(file: &Path, id: &str) -> bool {
+    std::fs::read_to_string(file).is_ok_and(|s| s.lines().any(|l| l == id))
+}
+
+fn remember_session(file: &Path, id: &str) -> std::io::Result<()> {
+    if known_session(file, id) {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    writeln!(f, "{id}")
 }
 
 fn git_commit(cwd: &Path, message: &str) {

@@ -138,6 +138,11 @@ fn attempt(it: u32, n: u32, outcome: Option<Outcome>, delay: Option<u64>) -> Att
         log_path: PathBuf::from(format!("/repos/app/.spec-workflow/logs/auth/task_{n}.log")),
         session_id: None,
         cost_usd: None,
+        ticked: None,
+        committed: None,
+        resumed_session: None,
+        note: None,
+        warning: None,
     }
 }
 

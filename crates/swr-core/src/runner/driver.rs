@@ -1,0 +1,867 @@
+//! The runner's async shell: performs the [`Effect`]s of the [`Machine`] and turns what
+//! happened into its next [`Input`]. It decides nothing: what to run next, whether to retry,
+//! when to stop are the machine's. It owns the I/O: the agent's process (through
+//! `supervise`), the attempt logs, tasks.md (through the [`TasksGuard`]), git, the store, the
+//! notifiers and the clock.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::event::{RunEnd, RunnerEvent, StopCause};
+use crate::provider::{self, AgentSignal, ProviderDef};
+use crate::spec::TaskList;
+use crate::store::{
+    AgentProcess, AttemptEnd, AttemptFilter, NewAttempt, RunnerId, RunnerStatus, RunnerUpdate,
+    Store, StoreError, StoreTx,
+};
+use crate::supervise::{self, AttemptExit, ExitReport, StopHandle, SuperviseOptions};
+
+use super::attempt_log::{self, LogNamer};
+use super::classify::{self, AttemptSignals};
+use super::guard::TasksGuard;
+use super::machine::{
+    AttemptPlan, AttemptReport, AttemptVerdict, Effect, Input, Machine, Observation, PersistedWait,
+    Record,
+};
+use super::notify::{Notice, Notifiers, NotifyEvent};
+use super::{EventSink, RunError, RunOptions, StopLevel, StopRequest, git, record_swr_failure};
+
+/// The attempt that ended last, until the machine's verdict on it is written.
+struct Ended {
+    attempt_id: i64,
+    log_path: PathBuf,
+    /// Everything but the verdict's parts.
+    end: AttemptEnd,
+    summary: String,
+    /// When its exit was seen, for the overhead measurement.
+    exit_seen: Option<Instant>,
+}
+
+pub(super) struct Driver<'a, 'e> {
+    config: &'a Config,
+    opts: &'a RunOptions,
+    def: ProviderDef,
+    store: Store,
+    runner_id: RunnerId,
+    guard: TasksGuard,
+    /// tasks.md as last read: what the next prompt is rendered from.
+    list: TaskList,
+    stop: watch::Receiver<StopRequest>,
+    emit: EventSink<'e>,
+    log_namer: LogNamer,
+    is_root: bool,
+    git: bool,
+    /// tasks.md relative to the repository top, to read it back from HEAD.
+    tasks_in_repo: Option<String>,
+    pending: Vec<Record>,
+    ended: Option<Ended>,
+    notifiers: Notifiers,
+    cost_total: f64,
+    /// When the last agent's exit was seen, and the time spent since in git and tasks.md:
+    /// the runner's own overhead between agents is measured from these.
+    last_exit: Option<Instant>,
+    checks_time: Duration,
+}
+
+impl<'a, 'e> Driver<'a, 'e> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        config: &'a Config,
+        opts: &'a RunOptions,
+        def: ProviderDef,
+        store: Store,
+        runner_id: RunnerId,
+        guard: TasksGuard,
+        list: TaskList,
+        stop: watch::Receiver<StopRequest>,
+        emit: EventSink<'e>,
+    ) -> Result<Self, RunError> {
+        let log_dir = config.log_dir(&opts.project, &opts.spec);
+        let log_namer = match LogNamer::new(&log_dir, &config.log_file_template, &opts.spec) {
+            Ok(n) => n,
+            Err(source) => {
+                let e = RunError::Io {
+                    path: log_dir,
+                    source,
+                };
+                record_swr_failure(&store, &runner_id, &e);
+                return Err(e);
+            }
+        };
+        let is_git = git::is_repo(&opts.project);
+        let tasks_in_repo = if is_git {
+            git::repo_relative(&opts.project, guard.path())
+        } else {
+            None
+        };
+        let mut d = Driver {
+            config,
+            opts,
+            def,
+            store,
+            runner_id,
+            guard,
+            list,
+            stop,
+            emit,
+            log_namer,
+            is_root: nix::unistd::Uid::effective().is_root(),
+            git: is_git,
+            tasks_in_repo,
+            pending: Vec::new(),
+            ended: None,
+            notifiers: Notifiers::new(config.notify_command.clone(), config.notify_timeout),
+            cost_total: 0.0,
+            last_exit: None,
+            checks_time: Duration::ZERO,
+        };
+        d.prepare_project();
+        Ok(d)
+    }
+
+    fn warn(&mut self, message: String) {
+        (self.emit)(&RunnerEvent::Warning { message });
+    }
+
+    /// Warns about what the user should know before the first attempt, and keeps swr's own
+    /// files out of `git status`.
+    fn prepare_project(&mut self) {
+        let project = self.opts.project.clone();
+        if !self.git {
+            self.warn(format!(
+                "{} is not a git repository: progress is judged by tasks.md alone",
+                project.display()
+            ));
+            return;
+        }
+        let dirty = git::dirty_paths(&project);
+        if let Some(first) = dirty.first() {
+            self.warn(format!(
+                "the working tree has {} uncommitted change(s) (e.g. {first}); the agent will see them",
+                dirty.len()
+            ));
+        }
+        let logs_root = project
+            .join(&self.config.spec_workflow_dir_name)
+            .join(&self.config.log_dir_name);
+        let retry_dir = self.config.retry_log_dir(&project);
+        let patterns: Vec<String> = [logs_root, retry_dir]
+            .iter()
+            .filter_map(|p| git::repo_relative(&project, p))
+            .map(|rel| format!("/{rel}/"))
+            .collect();
+        if let Err(e) = git::ensure_excluded(&project, &patterns) {
+            self.warn(format!(
+                "could not add swr's log dirs to .git/info/exclude: {e}"
+            ));
+        }
+    }
+
+    fn stop_request(&self) -> StopRequest {
+        *self.stop.borrow()
+    }
+
+    /// Performs the machine's effects until it finishes the run.
+    pub(super) async fn drive(&mut self, m: &mut Machine) -> Result<RunEnd, RunError> {
+        let wait = self
+            .store
+            .wait_for(&self.opts.project, &self.opts.spec)?
+            .map(|(until, reason)| PersistedWait { until, reason });
+        let head = self.head();
+        let observed = self.observation(head);
+        let mut input = Input::Started {
+            now: Timestamp::now(),
+            observed,
+            wait,
+        };
+        loop {
+            let mut next = None;
+            for effect in m.step(input) {
+                match effect {
+                    Effect::Record(r) => self.pending.push(r),
+                    Effect::Emit(ev) => (self.emit)(&ev),
+                    Effect::Notify { event, message } => self.notify(event, &message),
+                    Effect::Observe => {
+                        self.flush()?;
+                        next = Some(self.observe());
+                    }
+                    Effect::Spawn(plan) => next = Some(self.attempt(plan, m.deadline()).await?),
+                    Effect::SleepUntil(t) => {
+                        self.flush()?;
+                        next = Some(self.sleep_until(t).await);
+                    }
+                    Effect::Finish(end) => {
+                        self.flush()?;
+                        return Ok(end);
+                    }
+                }
+            }
+            input = match next {
+                Some(i) => i,
+                None => {
+                    // Every step ends with one of the effects above: the machine would be stuck.
+                    return Err(RunError::Io {
+                        path: self.guard.path().to_path_buf(),
+                        source: std::io::Error::other("swr internal error: the runner stalled"),
+                    });
+                }
+            };
+        }
+    }
+
+    fn notify(&mut self, event: NotifyEvent, reason: &str) {
+        self.notifiers.notify(Notice {
+            event,
+            project: &self.opts.project,
+            spec: &self.opts.spec,
+            runner_id: self.runner_id.as_str(),
+            reason,
+        });
+    }
+
+    fn head(&mut self) -> Option<String> {
+        if !self.git {
+            return None;
+        }
+        let t = Instant::now();
+        let head = git::head(&self.opts.project);
+        self.checks_time += t.elapsed();
+        head
+    }
+
+    fn observation(&self, head: Option<String>) -> Observation {
+        Observation {
+            counts: self.list.counts(),
+            head,
+            next_task: self
+                .list
+                .next_task()
+                .map(|t| format!("{} {}", t.id, t.title)),
+        }
+    }
+
+    /// Re-reads tasks.md through the guard. `keep_as` is where a damaged file is kept.
+    fn reread_tasks(&mut self, keep_as: PathBuf) -> Result<Option<String>, RunError> {
+        let t = Instant::now();
+        let project = self.opts.project.clone();
+        let in_repo = self.tasks_in_repo.clone();
+        let (list, repair) = self.guard.check(&keep_as, || {
+            in_repo.and_then(|p| git::head_file(&project, &p))
+        })?;
+        self.checks_time += t.elapsed();
+        self.list = list;
+        Ok(repair.map(|r| r.describe(self.guard.path())))
+    }
+
+    /// After a sleep: tasks.md and HEAD as they are now, or the stop that came meanwhile.
+    fn observe(&mut self) -> Input {
+        let now = Timestamp::now();
+        let req = self.stop_request();
+        if req.is_set() {
+            return Input::StopRequested {
+                now,
+                cause: req.cause_or_user(),
+            };
+        }
+        let keep_as = self
+            .config
+            .log_dir(&self.opts.project, &self.opts.spec)
+            .join(format!(
+                "tasks-damaged-{}.md",
+                now.strftime("%Y%m%dT%H%M%S")
+            ));
+        match self.reread_tasks(keep_as) {
+            Ok(Some(warning)) => self.warn(warning),
+            Ok(None) => {}
+            Err(e) => self.warn(format!("cannot read tasks.md: {e}; using the last copy")),
+        }
+        let head = self.head();
+        Input::Observed {
+            now: Timestamp::now(),
+            observed: self.observation(head),
+        }
+    }
+
+    async fn sleep_until(&mut self, t: Timestamp) -> Input {
+        let now = Timestamp::now();
+        let d: Duration = (t - now).try_into().unwrap_or(Duration::ZERO);
+        let mut stop = self.stop.clone();
+        let stopped = tokio::select! {
+            () = tokio::time::sleep(d) => None,
+            r = stop.wait_for(StopRequest::is_set) => r.ok().map(|r| r.cause_or_user()),
+        };
+        match stopped {
+            Some(cause) => Input::StopRequested {
+                now: Timestamp::now(),
+                cause,
+            },
+            // A timer may fire a hair early against the wall clock: never report a time
+            // before the one asked for, or the machine would sleep again for nothing.
+            None => Input::TimerFired {
+                now: Timestamp::now().max(t),
+            },
+        }
+    }
+
+    /// Writes what the machine recorded, in one transaction, plus `then` in the same one.
+    fn flush_with<T>(
+        &mut self,
+        then: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, RunError> {
+        let records = std::mem::take(&mut self.pending);
+        let mut closed = None;
+        let mut ends = Vec::new();
+        for r in &records {
+            if let Record::Attempt(v) = r
+                && let Some(e) = self.ended.take()
+            {
+                ends.push((e.attempt_id, verdict_end(&e.end, v)));
+                closed = Some((e, v.clone()));
+            }
+        }
+        let id = &self.runner_id;
+        let (project, spec) = (&self.opts.project, &self.opts.spec);
+        let out = self.store.transaction(|tx| {
+            let mut ends = ends.iter();
+            for r in &records {
+                match r {
+                    Record::Runner(u) => {
+                        tx.update_runner(id, u)?;
+                    }
+                    Record::Attempt(_) => {
+                        if let Some((attempt_id, end)) = ends.next() {
+                            tx.finish_attempt(*attempt_id, end)?;
+                        }
+                    }
+                    Record::SetWait { until, reason } => {
+                        tx.set_wait(project, spec, *until, reason)?
+                    }
+                    Record::ClearWait => tx.clear_wait(project, spec)?,
+                }
+            }
+            then(tx)
+        })?;
+        if let Some((e, v)) = closed {
+            if let Some(seen) = e.exit_seen {
+                tracing::debug!(
+                    target: "swr::timing",
+                    exit_to_recorded_us = seen.elapsed().as_micros() as u64,
+                    "attempt recorded"
+                );
+            }
+            self.write_footer(&e, &v);
+        }
+        Ok(out)
+    }
+
+    fn flush(&mut self) -> Result<(), RunError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.flush_with(|_| Ok(()))
+    }
+
+    fn write_footer(&mut self, e: &Ended, v: &AttemptVerdict) {
+        let mut summary = format!("outcome: {}; {}", v.outcome, e.summary);
+        if v.ticked > 0 || v.committed {
+            summary.push_str(&format!(
+                "; progress: {} task(s) ticked{}",
+                v.ticked,
+                if v.committed { ", committed" } else { "" }
+            ));
+        }
+        if let Some(d) = v.delay {
+            summary.push_str(&format!("; next attempt in {:.3}s", d.as_secs_f64()));
+        }
+        if let Some(n) = &v.note {
+            summary.push_str(&format!("; {n}"));
+        }
+        if let Err(err) = attempt_log::write_footer(&e.log_path, &summary, Timestamp::now()) {
+            self.warn(format!(
+                "could not finish the attempt log {}: {err}",
+                e.log_path.display()
+            ));
+        }
+    }
+
+    /// Runs one attempt from prompt to judged report.
+    async fn attempt(
+        &mut self,
+        plan: AttemptPlan,
+        deadline: Option<Timestamp>,
+    ) -> Result<Input, RunError> {
+        let req = self.stop_request();
+        if req.is_set() {
+            self.flush()?;
+            return Ok(Input::StopRequested {
+                now: Timestamp::now(),
+                cause: req.cause_or_user(),
+            });
+        }
+        let prompt = super::render_prompt(
+            self.config,
+            &self.opts.project,
+            &self.opts.spec,
+            self.guard.path(),
+            &self.list,
+            plan.resume.is_some(),
+        )?;
+        let cmd = self.command(&plan, &prompt);
+        let log_dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
+        let (log_path, mut log) = self
+            .log_namer
+            .create(plan.iteration, plan.attempt)
+            .map_err(|source| RunError::Io {
+                path: log_dir,
+                source,
+            })?;
+        let started_at = Timestamp::now();
+        attempt_log::write_header(
+            &mut log,
+            attempt_log::AttemptIds {
+                runner_id: self.runner_id.as_str(),
+                spec: &self.opts.spec,
+                iteration: plan.iteration,
+                attempt: plan.attempt,
+            },
+            &cmd,
+            &prompt,
+            started_at,
+        )
+        .map_err(|source| RunError::Io {
+            path: log_path.clone(),
+            source,
+        })?;
+        let sopts = SuperviseOptions {
+            idle_timeout: self.config.activity_timeout,
+            wall_timeout: self.config.iteration_timeout,
+            stop_grace: self.config.stop_grace,
+            result_grace: self.config.result_grace,
+            ..SuperviseOptions::default()
+        };
+        // The marker is recorded before the agent exists, so a crash of swr right after the
+        // spawn still leaves what its processes can be found by. The previous attempt's end
+        // and the machine's records ride in the same transaction.
+        let new_attempt = NewAttempt {
+            runner_id: self.runner_id.clone(),
+            iteration: plan.iteration,
+            attempt: plan.attempt,
+            started_at,
+            log_path: log_path.clone(),
+            resumed_session: plan.resume.clone(),
+        };
+        let patch = RunnerUpdate {
+            log_path: Some(Some(log_path.clone())),
+            agent: Some(Some(AgentProcess {
+                pid: 0,
+                pgid: 0,
+                start_time: None,
+                marker: Some(sopts.marker.clone()),
+            })),
+            ..Default::default()
+        };
+        let id = self.runner_id.clone();
+        let attempt_id = self.flush_with(|tx| {
+            let attempt_id = tx.start_attempt(&new_attempt)?;
+            tx.update_runner(&id, &patch)?;
+            Ok(attempt_id)
+        })?;
+
+        let (report, signals, stopped_by) = self
+            .supervise(&plan, &cmd, &sopts, log, &log_path, deadline, started_at)
+            .await?;
+        let exit_seen = Instant::now().checked_sub(report.after_exit);
+        let tail: Vec<String> = report.tail.iter().map(|(_, l)| l.clone()).collect();
+        let mut classified = classify::classify(
+            self.def.kind,
+            &report.exit,
+            &signals,
+            &tail,
+            Timestamp::now(),
+        );
+        if let Some(cause) = stopped_by {
+            classified.error = Some(cause.describe().to_string());
+        }
+        if let Some(seen) = exit_seen {
+            self.last_exit = Some(seen);
+        }
+        // Progress is judged from tasks.md and HEAD as the agent left them, however it ended.
+        let keep_as = PathBuf::from(format!("{}.tasks-damaged.md", log_path.display()));
+        let warning = self.reread_tasks(keep_as)?;
+        if let Some(w) = &warning {
+            self.warn(w.clone());
+        }
+        let head = self.head();
+        tracing::debug!(
+            target: "swr::timing",
+            cleanup_us = report.after_exit.as_micros() as u64,
+            "attempt ended"
+        );
+        let cost = signals.result.as_ref().and_then(|r| r.cost_usd);
+        if let Some(c) = cost {
+            // Each attempt is its own session: the runner's cost is their sum.
+            self.cost_total += c;
+            self.pending.push(Record::Runner(Box::new(RunnerUpdate {
+                cost_usd: Some(Some(self.cost_total)),
+                ..Default::default()
+            })));
+        }
+        let signal = report.raw_signal.map(supervise::signal_name);
+        let mut end = AttemptEnd::new(report.ended_at, classified.outcome);
+        end.exit_code = report.raw_code;
+        end.signal = signal.clone();
+        end.error = classified.error.clone();
+        end.session_id = signals.session_id.clone();
+        end.cost_usd = cost;
+        end.warning = warning;
+        let mut summary = format!(
+            "{}; duration {:.3}s",
+            describe_exit(&report),
+            report.duration.as_secs_f64()
+        );
+        if let Some(e) = &classified.error {
+            summary.push_str(&format!("; error: {}", e.replace('\n', " ")));
+        }
+        if let Some(err) = &report.log_error {
+            self.warn(format!(
+                "the attempt log {} is incomplete: {err}",
+                log_path.display()
+            ));
+        }
+        self.ended = Some(Ended {
+            attempt_id,
+            log_path,
+            end,
+            summary,
+            exit_seen,
+        });
+        let observed = self.observation(head);
+        Ok(Input::AttemptEnded {
+            now: Timestamp::now(),
+            report: Box::new(AttemptReport {
+                classified,
+                session_id: signals.session_id,
+                resumed: plan.resume,
+                stopped_by,
+                exit_code: report.raw_code,
+                signal,
+                duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                after: observed,
+            }),
+        })
+    }
+
+    /// Spawns the agent and follows it to its end: its output through the provider's parser
+    /// (the final result starts the result grace), stops from the user, and `--max-runtime`.
+    #[allow(clippy::too_many_arguments)]
+    async fn supervise(
+        &mut self,
+        plan: &AttemptPlan,
+        cmd: &supervise::CommandSpec,
+        sopts: &SuperviseOptions,
+        log: std::fs::File,
+        log_path: &std::path::Path,
+        deadline: Option<Timestamp>,
+        started_at: Timestamp,
+    ) -> Result<(ExitReport, AttemptSignals, Option<StopCause>), RunError> {
+        let spawn_started = Instant::now();
+        let running = match supervise::spawn(cmd, sopts, Some(log)).await {
+            Err(e) => {
+                return Ok((
+                    failed_spawn_report(e, started_at),
+                    AttemptSignals::default(),
+                    None,
+                ));
+            }
+            Ok(r) => r,
+        };
+        if let Some(prev) = self.last_exit.take() {
+            tracing::debug!(
+                target: "swr::timing",
+                exit_to_next_spawn_us = prev.elapsed().as_micros() as u64,
+                git_and_tasks_us = std::mem::take(&mut self.checks_time).as_micros() as u64,
+                spawn_us = spawn_started.elapsed().as_micros() as u64,
+                "agent started"
+            );
+        }
+        self.store.update_runner(
+            &self.runner_id,
+            &RunnerUpdate {
+                agent: Some(Some(AgentProcess {
+                    pid: running.pid,
+                    pgid: running.pgid,
+                    start_time: running.start_time,
+                    marker: Some(running.marker.clone()),
+                })),
+                ..Default::default()
+            },
+        )?;
+        (self.emit)(&RunnerEvent::AttemptStarted {
+            iteration: plan.iteration,
+            attempt: plan.attempt,
+            pid: Some(running.pid),
+            log_path: log_path.to_path_buf(),
+            resume: plan.resume.clone(),
+        });
+        let stopped_by = Arc::new(Mutex::new(None));
+        let watcher = tokio::spawn(watch_stops(
+            running.stop_handle(),
+            self.stop.clone(),
+            deadline,
+            Arc::clone(&stopped_by),
+        ));
+        let result_seen = running.stop_handle();
+        let mut parser = provider::line_parser(self.def.output);
+        let mut signals = AttemptSignals::default();
+        let emit = &mut *self.emit;
+        let mut last_activity = Instant::now() - Duration::from_secs(1);
+        let report = running
+            .wait_lines(|line| {
+                if line.stream != supervise::Stream::Stdout {
+                    return;
+                }
+                for s in parser.parse_line(line.text) {
+                    if matches!(s, AgentSignal::Result(_)) {
+                        result_seen.result_seen();
+                    }
+                    collect(&mut signals, s, emit, &mut last_activity);
+                }
+            })
+            .await;
+        for s in parser.finish() {
+            collect(&mut signals, s, emit, &mut last_activity);
+        }
+        watcher.abort();
+        let stopped_by = match report.exit {
+            AttemptExit::Stopped => stopped_by.lock().ok().and_then(|c| *c),
+            _ => None,
+        };
+        Ok((report, signals, stopped_by))
+    }
+
+    fn command(&self, plan: &AttemptPlan, prompt: &str) -> supervise::CommandSpec {
+        let req = provider::AttemptRequest {
+            prompt,
+            model: self.opts.model.as_deref(),
+            cwd: &self.opts.project,
+            is_root: self.is_root,
+            resume_session: plan.resume.as_deref(),
+        };
+        let mut cmd = provider::command(&self.def, &req, &self.config.codex_config_overrides);
+        cmd.env_remove = provider::inherited_env_to_remove(std::env::vars());
+        cmd.env.extend([
+            ("SWR_RUNNER_ID".to_string(), self.runner_id.to_string()),
+            ("SWR_SPEC".to_string(), self.opts.spec.clone()),
+            (
+                "SWR_PROJECT".to_string(),
+                self.opts.project.display().to_string(),
+            ),
+            (
+                "SWR_TASKS_PATH".to_string(),
+                self.guard.path().display().to_string(),
+            ),
+            ("SWR_ITERATION".to_string(), plan.iteration.to_string()),
+            ("SWR_ATTEMPT".to_string(), plan.attempt.to_string()),
+        ]);
+        cmd.env.extend(self.opts.extra_env.iter().cloned());
+        cmd
+    }
+
+    /// Final bookkeeping: status, reason, the Python-compatible retry log, the notification,
+    /// and the notifiers waited for (then killed) so none outlives the run.
+    pub(super) fn finish(&mut self, end: &RunEnd, iterations: u32) -> Result<(), RunError> {
+        let status = match end {
+            RunEnd::Completed => RunnerStatus::Completed,
+            RunEnd::Stopped { .. } | RunEnd::MaxIterations { .. } | RunEnd::MaxRuntime { .. } => {
+                RunnerStatus::Stopped
+            }
+            _ => RunnerStatus::Failed,
+        };
+        let counts = crate::spec::read_tasks(self.guard.path())
+            .map(|l| l.counts())
+            .unwrap_or_else(|_| self.list.counts());
+        // A wait cut short stays in the store for the next run; the runner's record keeps
+        // saying when it ends.
+        let waiting = matches!(end, RunEnd::Stopped { .. } | RunEnd::MaxRuntime { .. })
+            && self
+                .store
+                .wait_for(&self.opts.project, &self.opts.spec)?
+                .is_some_and(|(until, _)| until > Timestamp::now());
+        self.store.update_runner(
+            &self.runner_id,
+            &RunnerUpdate {
+                status: Some(status),
+                reason: Some(Some(end.reason())),
+                tasks: Some(counts),
+                agent: Some(None),
+                next_attempt_at: if waiting { None } else { Some(None) },
+                ..Default::default()
+            },
+        )?;
+        if let Some(record) = self.store.runner(&self.runner_id)? {
+            let attempts = self.store.attempts(&AttemptFilter {
+                runner: Some(self.runner_id.clone()),
+                ..Default::default()
+            })?;
+            let dir = self.config.retry_log_dir(&self.opts.project);
+            if let Err(e) = crate::store::write_retry_log(&dir, &record, &attempts) {
+                self.warn(format!(
+                    "could not write the retry log in {}: {e}",
+                    dir.display()
+                ));
+            }
+        }
+        let event = match end {
+            RunEnd::Completed => Some(NotifyEvent::Completed),
+            RunEnd::CircuitOpen { .. } => Some(NotifyEvent::CircuitOpen),
+            RunEnd::RetriesExhausted { .. } | RunEnd::NonRetryable { .. } => {
+                Some(NotifyEvent::Failed)
+            }
+            _ => None,
+        };
+        if let Some(event) = event {
+            self.notify(event, &end.reason());
+        }
+        (self.emit)(&RunnerEvent::Finished {
+            end: end.clone(),
+            tasks: counts,
+            iterations,
+        });
+        self.notifiers.wait_all();
+        Ok(())
+    }
+
+    /// swr itself failed mid-run: the record says so.
+    pub(super) fn failed(&mut self, e: &RunError) {
+        record_swr_failure(&self.store, &self.runner_id, e);
+        self.notifiers.wait_all();
+    }
+}
+
+/// The attempt's end with the machine's verdict on it.
+fn verdict_end(base: &AttemptEnd, v: &AttemptVerdict) -> AttemptEnd {
+    let mut end = base.clone();
+    end.outcome = v.outcome;
+    end.ticked = Some(u32::try_from(v.ticked).unwrap_or(u32::MAX));
+    end.committed = Some(v.committed);
+    end.delay_before_next_ms = v
+        .delay
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    end.note = v.note.clone();
+    end
+}
+
+/// Forwards stop requests to the agent and stops it at `--max-runtime`, remembering why.
+async fn watch_stops(
+    handle: StopHandle,
+    mut stop: watch::Receiver<StopRequest>,
+    deadline: Option<Timestamp>,
+    cause: Arc<Mutex<Option<StopCause>>>,
+) {
+    let set_cause = |c: StopCause| {
+        if let Ok(mut slot) = cause.lock() {
+            slot.get_or_insert(c);
+        }
+    };
+    let until_deadline = deadline.map(|d| {
+        let left: Duration = (d - Timestamp::now()).try_into().unwrap_or(Duration::ZERO);
+        tokio::time::Instant::now() + left.min(Duration::from_secs(100 * 365 * 86_400))
+    });
+    let mut deadline_passed = false;
+    let mut stop_open = true;
+    loop {
+        let req = *stop.borrow_and_update();
+        match req.level {
+            StopLevel::None => {}
+            StopLevel::Graceful => {
+                set_cause(req.cause_or_user());
+                handle.stop();
+            }
+            StopLevel::Kill => {
+                set_cause(req.cause_or_user());
+                handle.kill();
+                return;
+            }
+        }
+        tokio::select! {
+            r = stop.changed(), if stop_open => {
+                stop_open = r.is_ok();
+            }
+            () = sleep_until_opt(until_deadline), if !deadline_passed => {
+                deadline_passed = true;
+                set_cause(StopCause::MaxRuntime);
+                handle.stop();
+            }
+            else => return,
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn collect(
+    signals: &mut AttemptSignals,
+    s: AgentSignal,
+    emit: &mut (dyn FnMut(&RunnerEvent) + Send),
+    last_activity: &mut Instant,
+) {
+    // Activity is shown, not stored: at most a few lines a second reach the consumers even
+    // when the agent floods.
+    let mut activity = |text: String| {
+        if last_activity.elapsed() >= Duration::from_millis(200) {
+            *last_activity = Instant::now();
+            let text: String = text.chars().take(200).collect();
+            emit(&RunnerEvent::Activity { text });
+        }
+    };
+    match s {
+        AgentSignal::SessionId(id) => signals.session_id = Some(id),
+        AgentSignal::Result(r) => signals.result = Some(r),
+        AgentSignal::Error(e) => signals.errors.push(e),
+        AgentSignal::Text(t) => {
+            if let Some(line) = t.lines().find(|l| !l.trim().is_empty()) {
+                activity(line.trim().to_string());
+            }
+        }
+        AgentSignal::ToolUse { name, input } => activity(format!("{name} {input}")),
+        AgentSignal::ToolResult { .. } | AgentSignal::Notice(_) => {}
+    }
+}
+
+fn failed_spawn_report(e: supervise::SpawnError, started_at: Timestamp) -> ExitReport {
+    ExitReport {
+        exit: AttemptExit::SpawnFailed(e),
+        raw_code: None,
+        raw_signal: None,
+        started_at,
+        ended_at: Timestamp::now(),
+        duration: Duration::ZERO,
+        escalated_to_kill: false,
+        leftovers_killed: 0,
+        tail: Vec::new(),
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        pipes_leaked: false,
+        log_error: None,
+        after_exit: Duration::ZERO,
+    }
+}
+
+fn describe_exit(r: &ExitReport) -> String {
+    match (&r.exit, r.raw_code, r.raw_signal) {
+        (AttemptExit::SpawnFailed(e), _, _) => format!("spawn failed: {e}"),
+        (_, Some(code), _) => format!("exit code {code}"),
+        (_, _, Some(sig)) => format!("killed by {}", supervise::signal_name(sig)),
+        _ => "no exit status".to_string(),
+    }
+}

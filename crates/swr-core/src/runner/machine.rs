@@ -1,0 +1,771 @@
+//! The runner's rules as a pure state machine: `step(input) -> effects`.
+//!
+//! It owns every decision of a run: when an iteration starts and ends, how an attempt is judged
+//! (its outcome *and* its progress), retries and their backoff, rate-limit waits, session
+//! resume, the circuit breaker, blocked-only specs, `--max-iterations` and `--max-runtime`.
+//! It performs no I/O and reads no clock: the time comes with each [`Input`], randomness from
+//! the seeded RNG it is built with, so every rule is unit-tested with a fake clock and
+//! scripted attempt results (see `machine_tests.rs`).
+//!
+//! It must not touch processes, files, the store or the terminal: the driver
+//! (`runner::driver`) performs the [`Effect`]s and feeds what happened back as [`Input`]s.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rand::rngs::StdRng;
+
+use crate::event::{GiveUp, RunEnd, RunnerEvent, StopCause};
+use crate::outcome::Outcome;
+use crate::provider::ProviderKind;
+use crate::retry::{self, Decision, RetryPolicy, RetryState};
+use crate::spec::TaskCounts;
+use crate::store::{RunnerStatus, RunnerUpdate};
+
+use super::classify::Classified;
+use super::notify::NotifyEvent;
+use super::progress::Streaks;
+
+/// The limits and switches of one run, resolved from config and flags.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    pub policy: RetryPolicy,
+    pub max_iterations: Option<u32>,
+    pub max_runtime: Option<Duration>,
+    pub no_commit_limit: u32,
+    pub no_progress_limit: u32,
+    /// `resume_on_retry` and the provider can resume a session.
+    pub resume: bool,
+    /// Skip a rate-limit wait persisted by an earlier run (`--ignore-wait`).
+    pub ignore_wait: bool,
+    /// When the run's `--max-runtime` clock started (`swr run --all` shares one clock across
+    /// its specs); `None`: when this run starts.
+    pub clock_started: Option<Timestamp>,
+    /// For the hint that goes with a failure no retry fixes.
+    pub provider: ProviderKind,
+    /// For messages only.
+    pub tasks_path: String,
+}
+
+/// tasks.md and HEAD as read at one moment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observation {
+    pub counts: TaskCounts,
+    pub head: Option<String>,
+    /// `"<id> <title>"` of the task the agent is sent to next.
+    pub next_task: Option<String>,
+}
+
+/// What the driver learnt from one attempt, once it ended and tasks.md and HEAD were re-read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptReport {
+    pub classified: Classified,
+    pub session_id: Option<String>,
+    /// The session this attempt was asked to resume.
+    pub resumed: Option<String>,
+    /// Why swr stopped the agent itself, if it did.
+    pub stopped_by: Option<StopCause>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub duration_ms: u64,
+    /// tasks.md (after the guard restored it, if it had to) and HEAD after the attempt.
+    pub after: Observation,
+}
+
+/// A rate-limit wait recorded by an earlier run of this spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistedWait {
+    pub until: Timestamp,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The run begins: tasks.md and HEAD as they are, and a wait left by an earlier run.
+    Started {
+        now: Timestamp,
+        observed: Observation,
+        wait: Option<PersistedWait>,
+    },
+    /// The answer to [`Effect::Observe`].
+    Observed {
+        now: Timestamp,
+        observed: Observation,
+    },
+    /// The answer to [`Effect::Spawn`].
+    AttemptEnded {
+        now: Timestamp,
+        report: Box<AttemptReport>,
+    },
+    /// The answer to [`Effect::SleepUntil`] when the time came.
+    TimerFired { now: Timestamp },
+    /// A stop arrived while no attempt ran (during a sleep or before a spawn). A stop during an
+    /// attempt reaches the machine as that attempt's `stopped` outcome.
+    StopRequested { now: Timestamp, cause: StopCause },
+}
+
+/// One attempt to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptPlan {
+    pub iteration: u32,
+    pub attempt: u32,
+    /// Continue this agent session instead of starting a fresh one.
+    pub resume: Option<String>,
+}
+
+/// The judged end of the current attempt, written once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptVerdict {
+    pub outcome: Outcome,
+    pub ticked: usize,
+    pub committed: bool,
+    /// The delay scheduled after it (a retry backoff or a wait).
+    pub delay: Option<Duration>,
+    /// What swr did about it that the outcome does not say.
+    pub note: Option<String>,
+}
+
+/// What the store must hold after a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Runner(Box<RunnerUpdate>),
+    /// Closes the attempt that just ended.
+    Attempt(AttemptVerdict),
+    SetWait {
+        until: Timestamp,
+        reason: String,
+    },
+    ClearWait,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Read tasks.md and HEAD, answer with [`Input::Observed`].
+    Observe,
+    /// Run one attempt, answer with [`Input::AttemptEnded`].
+    Spawn(AttemptPlan),
+    Record(Record),
+    Emit(RunnerEvent),
+    /// Sleep, answer with [`Input::TimerFired`] (or [`Input::StopRequested`]).
+    SleepUntil(Timestamp),
+    Notify {
+        event: NotifyEvent,
+        message: String,
+    },
+    /// The run is over.
+    Finish(RunEnd),
+}
+
+/// What to do when a sleep ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Another attempt of the same iteration (a retry, or the rest of a rate-limit wait).
+    SameIteration,
+    NextIteration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for [`Input::Started`].
+    Idle,
+    Observing(Resume),
+    Attempting,
+    Sleeping {
+        until: Timestamp,
+        then: Resume,
+        /// A rate-limit wait (persisted), not a retry backoff.
+        wait: bool,
+    },
+    Done,
+}
+
+pub struct Machine {
+    s: LoopSettings,
+    rng: StdRng,
+    phase: Phase,
+    deadline: Option<Timestamp>,
+    iteration: u32,
+    attempt: u32,
+    retry: RetryState,
+    /// Rate-limit waits in this iteration, for the floor on resets already past.
+    rate_waits: u32,
+    streaks: Streaks,
+    /// tasks.md and HEAD before the current attempt: what its progress is measured from.
+    last: Observation,
+    /// The session the next attempt resumes.
+    session: Option<String>,
+    /// Sessions the CLI refused to resume: never tried again.
+    rejected: BTreeSet<String>,
+}
+
+impl Machine {
+    pub fn new(settings: LoopSettings, rng: StdRng) -> Machine {
+        Machine {
+            s: settings,
+            rng,
+            phase: Phase::Idle,
+            deadline: None,
+            iteration: 0,
+            attempt: 0,
+            retry: RetryState::default(),
+            rate_waits: 0,
+            streaks: Streaks::default(),
+            last: Observation::default(),
+            session: None,
+            rejected: BTreeSet::new(),
+        }
+    }
+
+    /// When `--max-runtime` ends the run; the driver stops a running attempt at this time.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        self.deadline
+    }
+
+    pub fn iterations(&self) -> u32 {
+        self.iteration
+    }
+
+    /// tasks.md as last observed.
+    pub fn counts(&self) -> TaskCounts {
+        self.last.counts
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub fn step(&mut self, input: Input) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match (self.phase, input) {
+            (Phase::Done, _) => {}
+            (
+                Phase::Idle,
+                Input::Started {
+                    now,
+                    observed,
+                    wait,
+                },
+            ) => {
+                let from = self.s.clock_started.unwrap_or(now);
+                self.deadline = self.s.max_runtime.map(|d| later(from, d));
+                self.started(now, observed, wait, &mut fx);
+            }
+            (Phase::Observing(then), Input::Observed { now, observed }) => {
+                self.before_attempt(now, observed, then, &mut fx);
+            }
+            (Phase::Attempting, Input::AttemptEnded { now, report }) => {
+                self.attempt_ended(now, *report, &mut fx);
+            }
+            (Phase::Sleeping { until, then, wait }, Input::TimerFired { now }) => {
+                self.woke(now, until, then, wait, &mut fx);
+            }
+            (_, Input::StopRequested { cause, .. }) => {
+                // A persisted wait stays in the store: the next run waits for the rest of it.
+                self.finish(RunEnd::Stopped { by: cause }, &mut fx);
+            }
+            (phase, input) => {
+                // A driver bug, not a user's problem: say so loudly in debug builds, and end
+                // the run cleanly rather than loop in release builds.
+                debug_assert!(false, "input {input:?} in phase {phase:?}");
+                self.finish(
+                    RunEnd::NonRetryable {
+                        outcome: Outcome::Usage,
+                        reason: format!("swr internal error: unexpected {input:?} in {phase:?}"),
+                    },
+                    &mut fx,
+                );
+            }
+        }
+        fx
+    }
+
+    fn started(
+        &mut self,
+        now: Timestamp,
+        observed: Observation,
+        wait: Option<PersistedWait>,
+        fx: &mut Vec<Effect>,
+    ) {
+        if let Some(w) = wait {
+            if self.s.ignore_wait {
+                fx.push(Effect::Record(Record::ClearWait));
+                fx.push(Effect::Emit(RunnerEvent::Warning {
+                    message: format!(
+                        "ignoring the rate-limit wait until {} left by an earlier run (--ignore-wait)",
+                        w.until.strftime("%H:%M:%S %Z")
+                    ),
+                }));
+            } else if w.until > now {
+                self.last = observed;
+                self.wait_until(w.until, &w.reason, false, Resume::NextIteration, fx);
+                return;
+            } else {
+                fx.push(Effect::Record(Record::ClearWait));
+            }
+        }
+        self.before_attempt(now, observed, Resume::NextIteration, fx);
+    }
+
+    /// Decides, from tasks.md as it is now, whether the run goes on, and starts the attempt.
+    fn before_attempt(
+        &mut self,
+        now: Timestamp,
+        observed: Observation,
+        then: Resume,
+        fx: &mut Vec<Effect>,
+    ) {
+        let counts = observed.counts;
+        let next_task = observed.next_task.clone();
+        self.last = observed;
+        if counts.total == 0 {
+            return self.finish(
+                RunEnd::NonRetryable {
+                    outcome: Outcome::Usage,
+                    reason: format!("{} has no tasks", self.s.tasks_path),
+                },
+                fx,
+            );
+        }
+        if counts.is_complete() {
+            return self.finish(RunEnd::Completed, fx);
+        }
+        if counts.pending + counts.in_progress == 0 {
+            return self.finish(
+                RunEnd::NonRetryable {
+                    outcome: Outcome::NoProgress,
+                    reason: format!(
+                        "every remaining task is blocked ({} blocked); unblock them in {}",
+                        counts.blocked, self.s.tasks_path
+                    ),
+                },
+                fx,
+            );
+        }
+        if self.deadline.is_some_and(|d| now >= d) {
+            return self.finish(self.max_runtime_end(), fx);
+        }
+        let new_iteration = then == Resume::NextIteration || self.iteration == 0;
+        if new_iteration {
+            if let Some(max) = self.s.max_iterations
+                && self.iteration >= max
+            {
+                return self.finish(RunEnd::MaxIterations { iterations: max }, fx);
+            }
+            self.iteration += 1;
+            self.attempt = 0;
+            self.retry.reset();
+            self.rate_waits = 0;
+            fx.push(Effect::Emit(RunnerEvent::IterationStarted {
+                iteration: self.iteration,
+                tasks: counts,
+                next_task,
+            }));
+            fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+                status: Some(RunnerStatus::Running),
+                reason: Some(None),
+                iteration: Some(self.iteration),
+                tasks: Some(counts),
+                retry_count: Some(0),
+                next_attempt_at: Some(None),
+                ..Default::default()
+            }))));
+        } else {
+            fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+                status: Some(RunnerStatus::Running),
+                reason: Some(None),
+                tasks: Some(counts),
+                next_attempt_at: Some(None),
+                ..Default::default()
+            }))));
+        }
+        self.attempt += 1;
+        let resume = self
+            .session
+            .take()
+            .filter(|id| self.s.resume && !self.rejected.contains(id));
+        self.phase = Phase::Attempting;
+        fx.push(Effect::Spawn(AttemptPlan {
+            iteration: self.iteration,
+            attempt: self.attempt,
+            resume,
+        }));
+    }
+
+    fn attempt_ended(&mut self, now: Timestamp, r: AttemptReport, fx: &mut Vec<Effect>) {
+        let before = std::mem::replace(&mut self.last, r.after.clone());
+        let after = r.after.counts;
+        let ticked = after.done.saturating_sub(before.counts.done);
+        let committed = r.after.head.is_some() && r.after.head != before.head;
+        let progress = ticked > 0 || committed;
+        let class = r.classified.outcome;
+        let clean = class == Outcome::Success;
+        let outcome = match (clean, progress) {
+            (true, true) => Outcome::Success,
+            (true, false) => Outcome::NoProgress,
+            (false, _) => class,
+        };
+        let mut verdict = AttemptVerdict {
+            outcome,
+            ticked,
+            committed,
+            delay: None,
+            note: None,
+        };
+        // The session the next attempt may continue: only after a failure that a retry can
+        // fix. A context overflow would overflow again; a clean end starts afresh.
+        let resumable = matches!(
+            class,
+            Outcome::Crash
+                | Outcome::Signal
+                | Outcome::IdleTimeout
+                | Outcome::WallTimeout
+                | Outcome::Overloaded
+                | Outcome::RateLimited
+        );
+        self.session = r
+            .session_id
+            .clone()
+            .filter(|_| resumable && !r.classified.rejected_resume());
+
+        // The work decides first: a complete spec is done however the last attempt ended.
+        if after.is_complete() {
+            self.close_attempt(&r, verdict, fx);
+            self.iteration_finished(ticked, committed, fx);
+            return self.finish(RunEnd::Completed, fx);
+        }
+
+        if let Some(rejected) = r
+            .resumed
+            .as_ref()
+            .filter(|_| r.classified.rejected_resume())
+        {
+            // The CLI does not know the session (expired, another machine, cleaned up): start
+            // a fresh one at once. No backoff and no retry used: nothing failed but our guess.
+            self.rejected.insert(rejected.clone());
+            self.session = None;
+            if !progress {
+                verdict.note = Some(format!(
+                    "the agent could not resume session {rejected}; starting a fresh session"
+                ));
+                self.close_attempt(&r, verdict, fx);
+                return self.before_attempt(now, r.after, Resume::SameIteration, fx);
+            }
+        }
+
+        if class == Outcome::Stopped {
+            self.close_attempt(&r, verdict, fx);
+            if progress {
+                self.iteration_finished(ticked, committed, fx);
+            }
+            let end = match r.stopped_by {
+                Some(StopCause::MaxRuntime) => self.max_runtime_end(),
+                Some(cause) => RunEnd::Stopped { by: cause },
+                None => RunEnd::Stopped {
+                    by: StopCause::User,
+                },
+            };
+            return self.finish(end, fx);
+        }
+
+        let iteration_over = clean
+            || (progress && !retry::NEVER_RETRY.contains(&class) && class != Outcome::RateLimited);
+        if iteration_over {
+            if !clean {
+                verdict.note = Some(format!(
+                    "{class}, but the attempt made progress: the next attempt is the next iteration"
+                ));
+            }
+            self.close_attempt(&r, verdict, fx);
+            self.iteration_finished(ticked, committed, fx);
+            if let Some(reason) = self
+                .streaks
+                .circuit_open(self.s.no_commit_limit, self.s.no_progress_limit)
+            {
+                return self.finish(RunEnd::CircuitOpen { reason }, fx);
+            }
+            return self.before_attempt(now, r.after, Resume::NextIteration, fx);
+        }
+
+        let decision = retry::decide(
+            &self.s.policy,
+            &self.retry,
+            class,
+            r.classified.reset_at,
+            now,
+            &mut self.rng,
+        );
+        self.retry.record(&decision);
+        match decision {
+            Decision::Continue => {
+                // decide() continues only on clean outcomes, handled above.
+                self.close_attempt(&r, verdict, fx);
+                self.before_attempt(now, r.after, Resume::NextIteration, fx);
+            }
+            Decision::RetryAfter(delay) => {
+                let at = later(now, delay);
+                verdict.delay = Some(delay);
+                self.close_attempt(&r, verdict, fx);
+                fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+                    retry_count: Some(self.retry.retries_used),
+                    next_attempt_at: Some(Some(at)),
+                    last_outcome: Some(Some(class)),
+                    agent: Some(None),
+                    ..Default::default()
+                }))));
+                fx.push(Effect::Emit(RunnerEvent::RetryScheduled {
+                    retry: self.retry.retries_used,
+                    max_retries: self.s.policy.max_retries,
+                    delay_ms: millis(delay),
+                    at,
+                    resume: self.session.clone().filter(|_| self.s.resume),
+                }));
+                self.sleep(now, at, Resume::SameIteration, false, fx);
+            }
+            Decision::WaitUntil(until) => {
+                self.rate_waits += 1;
+                let until = rate_limit_floor(&self.s.policy, until, now, self.rate_waits);
+                let wait: Duration = (until - now).try_into().unwrap_or(Duration::ZERO);
+                verdict.delay = Some(wait);
+                self.close_attempt(&r, verdict, fx);
+                let then = if progress {
+                    self.iteration_finished(ticked, committed, fx);
+                    Resume::NextIteration
+                } else {
+                    Resume::SameIteration
+                };
+                let reason = readable_limit(r.classified.error.as_deref());
+                self.wait_until(until, &reason, true, then, fx);
+            }
+            Decision::GiveUp { reason } => {
+                let reason = match r.classified.error.as_deref().map(str::trim) {
+                    Some(detail) if !detail.is_empty() => format!("{reason} ({detail})"),
+                    _ => reason,
+                };
+                self.close_attempt(&r, verdict, fx);
+                if progress {
+                    self.iteration_finished(ticked, committed, fx);
+                }
+                let end = if retry::NEVER_RETRY.contains(&class) {
+                    RunEnd::NonRetryable {
+                        outcome: class,
+                        reason: match fix_hint(class, self.s.provider) {
+                            Some(hint) => format!("{reason}; {hint}"),
+                            None => reason,
+                        },
+                    }
+                } else {
+                    RunEnd::RetriesExhausted {
+                        reason,
+                        detail: GiveUp {
+                            last_outcome: class,
+                            retries: self.retry.retries_used,
+                        },
+                    }
+                };
+                self.finish(end, fx);
+            }
+        }
+    }
+
+    fn woke(
+        &mut self,
+        now: Timestamp,
+        until: Timestamp,
+        then: Resume,
+        wait: bool,
+        fx: &mut Vec<Effect>,
+    ) {
+        if self.deadline.is_some_and(|d| now >= d) {
+            // The wait stays persisted: a later run still honours the rest of it.
+            return self.finish(self.max_runtime_end(), fx);
+        }
+        if now < until {
+            // Woken early (a coarse timer): sleep the rest.
+            return self.sleep(now, until, then, wait, fx);
+        }
+        if wait {
+            fx.push(Effect::Record(Record::ClearWait));
+        }
+        // tasks.md may have changed while we slept (the user ticked or added tasks): the next
+        // attempt's prompt and the decision to run it at all come from a fresh read.
+        self.phase = Phase::Observing(then);
+        fx.push(Effect::Observe);
+    }
+
+    fn wait_until(
+        &mut self,
+        until: Timestamp,
+        reason: &str,
+        fresh: bool,
+        then: Resume,
+        fx: &mut Vec<Effect>,
+    ) {
+        fx.push(Effect::Record(Record::SetWait {
+            until,
+            reason: reason.to_string(),
+        }));
+        fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+            status: Some(RunnerStatus::Waiting),
+            reason: Some(Some(format!("waiting for a rate limit: {reason}"))),
+            next_attempt_at: Some(Some(until)),
+            agent: Some(None),
+            ..Default::default()
+        }))));
+        fx.push(Effect::Emit(RunnerEvent::Waiting {
+            until,
+            reason: reason.to_string(),
+        }));
+        if fresh {
+            fx.push(Effect::Notify {
+                event: NotifyEvent::Waiting,
+                message: format!("rate limited until {until:.0}: {reason}"),
+            });
+        }
+        // The sleep starts from the machine's view of now, which is the attempt's end.
+        self.phase = Phase::Sleeping {
+            until,
+            then,
+            wait: true,
+        };
+        fx.push(Effect::SleepUntil(self.wake_at(until)));
+    }
+
+    fn sleep(
+        &mut self,
+        _now: Timestamp,
+        until: Timestamp,
+        then: Resume,
+        wait: bool,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.phase = Phase::Sleeping { until, then, wait };
+        fx.push(Effect::SleepUntil(self.wake_at(until)));
+    }
+
+    /// A sleep never outlasts `--max-runtime`.
+    fn wake_at(&self, until: Timestamp) -> Timestamp {
+        match self.deadline {
+            Some(d) => until.min(d),
+            None => until,
+        }
+    }
+
+    fn close_attempt(&mut self, r: &AttemptReport, v: AttemptVerdict, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Emit(RunnerEvent::AttemptFinished {
+            iteration: self.iteration,
+            attempt: self.attempt,
+            outcome: v.outcome,
+            exit_code: r.exit_code,
+            signal: r.signal.clone(),
+            duration_ms: r.duration_ms,
+            error: r.classified.error.clone(),
+            ticked: v.ticked,
+            committed: v.committed,
+            resumed: r.resumed.clone(),
+            note: v.note.clone(),
+        }));
+        fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+            tasks: Some(r.after.counts),
+            last_outcome: Some(Some(v.outcome)),
+            last_commit: if v.committed {
+                Some(r.after.head.clone())
+            } else {
+                None
+            },
+            agent: Some(None),
+            ..Default::default()
+        }))));
+        fx.push(Effect::Record(Record::Attempt(v)));
+    }
+
+    /// The iteration is over: its progress feeds the circuit breaker, its retries are done.
+    fn iteration_finished(&mut self, ticked: usize, committed: bool, fx: &mut Vec<Effect>) {
+        self.streaks.record(ticked, committed);
+        self.retry.reset();
+        fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+            retry_count: Some(0),
+            ..Default::default()
+        }))));
+        fx.push(Effect::Emit(RunnerEvent::IterationFinished {
+            iteration: self.iteration,
+            tasks: self.last.counts,
+            ticked,
+            committed,
+            no_commit_streak: self.streaks.no_commit,
+            no_progress_streak: self.streaks.no_progress,
+        }));
+    }
+
+    fn max_runtime_end(&self) -> RunEnd {
+        RunEnd::MaxRuntime {
+            limit: self.s.max_runtime.unwrap_or_default(),
+        }
+    }
+
+    fn finish(&mut self, end: RunEnd, fx: &mut Vec<Effect>) {
+        self.phase = Phase::Done;
+        fx.push(Effect::Finish(end));
+    }
+}
+
+/// What the user can do about a failure no retry fixes.
+fn fix_hint(outcome: Outcome, kind: ProviderKind) -> Option<&'static str> {
+    use ProviderKind as K;
+    match (outcome, kind) {
+        (Outcome::Auth, K::Claude) => Some(
+            "log in first: `claude /login`, or set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (`claude setup-token`)",
+        ),
+        (Outcome::Auth, K::Codex) => Some("log in first: `codex login`, or set CODEX_API_KEY"),
+        (Outcome::Auth, K::Gemini) => {
+            Some("log in first: set GEMINI_API_KEY, or run `gemini` once to choose an auth method")
+        }
+        (Outcome::Auth, _) => Some("check the agent's credentials"),
+        (Outcome::Usage, _) => Some(
+            "the agent rejected its command line: `swr run --dry-run` shows it; check the provider's command in the config",
+        ),
+        _ => None,
+    }
+}
+
+/// `t + d`, saturating at the end of time: no duration a user can configure panics here.
+pub(crate) fn later(t: Timestamp, d: Duration) -> Timestamp {
+    let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+    t.saturating_add(d).unwrap_or(Timestamp::MAX)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A rate limit that names a reset already past (a CLI misreporting it, a skewed clock) is
+/// retried at once; when it keeps coming back that is a loop that never uses up a retry and
+/// burns attempts forever. From the second wait of an iteration on, wait at least the retry
+/// backoff, growing like it, up to `rate_limit_wait`.
+fn rate_limit_floor(
+    policy: &RetryPolicy,
+    until: Timestamp,
+    now: Timestamp,
+    waits: u32,
+) -> Timestamp {
+    if waits < 2 {
+        return until;
+    }
+    let exp = i32::try_from(waits - 2).unwrap_or(i32::MAX);
+    let secs = policy.backoff.as_secs_f64() * policy.multiplier.max(1.0).powi(exp);
+    let floor = Duration::try_from_secs_f64(secs.min(policy.rate_limit_wait.as_secs_f64()))
+        .unwrap_or(policy.rate_limit_wait);
+    until.max(later(now, floor))
+}
+
+/// A rate-limit message for people: claude's `usage limit reached|<epoch>` carries the reset
+/// time as a machine suffix, which the wait's own time already says.
+pub(crate) fn readable_limit(error: Option<&str>) -> String {
+    let text = error.unwrap_or("rate limited").trim();
+    match text.rsplit_once('|') {
+        Some((head, epoch)) if !epoch.is_empty() && epoch.chars().all(|c| c.is_ascii_digit()) => {
+            head.trim().to_string()
+        }
+        _ => text.to_string(),
+    }
+}
