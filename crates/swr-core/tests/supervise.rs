@@ -658,3 +658,85 @@ async fn log_is_visible_while_the_attempt_runs() {
     let r = waiter.await.unwrap();
     assert_eq!(r.exit, AttemptExit::Stopped);
 }
+
+/// After `result_seen` the agent has `result_grace` to exit; output after the result resets
+/// no timer (here it keeps printing, which would hold off any idle timeout forever).
+#[tokio::test]
+async fn an_agent_lingering_after_its_result_is_stopped_after_the_grace() {
+    let o = SuperviseOptions {
+        idle_timeout: Some(Duration::from_millis(300)),
+        result_grace: Duration::from_millis(800),
+        ..opts()
+    };
+    let a = supervise::spawn(
+        &sh("echo result; while true; do echo still here; sleep 0.1; done"),
+        &o,
+        None,
+    )
+    .await
+    .unwrap();
+    let h = a.stop_handle();
+    let seen = Arc::new(Mutex::new(None));
+    let s2 = Arc::clone(&seen);
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        a.wait(move |_, l| {
+            if l == "result" {
+                *s2.lock().unwrap() = Some(Instant::now());
+                h.result_seen();
+            }
+        }),
+    )
+    .await
+    .expect("stopped after the result grace");
+    let since = seen.lock().unwrap().expect("saw the result").elapsed();
+    assert_eq!(r.exit, AttemptExit::StoppedAfterResult);
+    assert!(since >= Duration::from_millis(800), "{since:?}");
+    assert_eq!(r.raw_signal, Some(15));
+}
+
+/// An agent that exits by itself within the grace ends as it exited.
+#[tokio::test]
+async fn an_agent_exiting_after_its_result_within_the_grace_is_an_ordinary_exit() {
+    let o = SuperviseOptions {
+        result_grace: Duration::from_secs(5),
+        ..opts()
+    };
+    let a = supervise::spawn(&sh("echo result; sleep 0.3; exit 3"), &o, None)
+        .await
+        .unwrap();
+    let h = a.stop_handle();
+    let r = a
+        .wait(move |_, l| {
+            if l == "result" {
+                h.result_seen();
+            }
+        })
+        .await;
+    assert_eq!(r.exit, AttemptExit::Exited { code: 3 });
+}
+
+/// A stop asked for after the result still wins: the user's stop is never swallowed.
+#[tokio::test]
+async fn a_stop_after_the_result_is_a_stop() {
+    let o = SuperviseOptions {
+        result_grace: Duration::from_secs(30),
+        ..opts()
+    };
+    let a = supervise::spawn(&sh("echo result; exec sleep 30"), &o, None)
+        .await
+        .unwrap();
+    let h = a.stop_handle();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        a.wait(move |_, l| {
+            if l == "result" {
+                h.result_seen();
+                h.stop();
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.exit, AttemptExit::Stopped);
+}

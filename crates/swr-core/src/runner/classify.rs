@@ -428,4 +428,105 @@ mod tests {
         assert_eq!(c.outcome, Outcome::Crash);
         assert_eq!(c.error.as_deref(), Some("exit code 3: panic: boom"));
     }
+
+    fn signals_of(format: provider::OutputFormat, out: &str) -> AttemptSignals {
+        let mut p = provider::line_parser(format);
+        let mut signals = AttemptSignals::default();
+        for line in out.lines() {
+            for s in p.parse_line(line) {
+                match s {
+                    provider::AgentSignal::Result(r) => signals.result = Some(r),
+                    provider::AgentSignal::Error(e) => signals.errors.push(e),
+                    provider::AgentSignal::SessionId(id) => signals.session_id = Some(id),
+                    _ => {}
+                }
+            }
+        }
+        signals
+    }
+
+    /// The recorded answers of each CLI to `--resume <unknown id>` are rejected resumes, so the
+    /// runner starts a fresh session instead of retrying or giving up.
+    #[test]
+    fn each_cli_refusing_a_resume_is_recognised() {
+        let claude = classify(
+            ProviderKind::Claude,
+            &AttemptExit::Exited { code: 1 },
+            &signals_of(
+                provider::OutputFormat::ClaudeStreamJson,
+                include_str!("../../tests/fixtures/agents/claude_resume_missing.out"),
+            ),
+            &tail(&[include_str!(
+                "../../tests/fixtures/agents/claude_resume_missing.err"
+            )]),
+            now(),
+        );
+        assert!(claude.rejected_resume(), "{claude:?}");
+        let codex_err = include_str!("../../tests/fixtures/agents/codex_resume_missing.err");
+        let codex = classify(
+            ProviderKind::Codex,
+            &AttemptExit::Exited { code: 1 },
+            &AttemptSignals::default(),
+            &codex_err.lines().map(str::to_string).collect::<Vec<_>>(),
+            now(),
+        );
+        assert!(codex.rejected_resume(), "{codex:?}");
+        // gemini exits 42, its "usage" code, for this: the text wins, or the run would give up.
+        let gemini = classify(
+            ProviderKind::Gemini,
+            &AttemptExit::Exited { code: 42 },
+            &AttemptSignals::default(),
+            &tail(&[include_str!(
+                "../../tests/fixtures/agents/gemini_resume_missing.err"
+            )]),
+            now(),
+        );
+        assert!(gemini.rejected_resume(), "{gemini:?}");
+        assert_eq!(gemini.outcome, Outcome::Crash);
+        // An ordinary crash is not a rejected resume.
+        let crash = classify(
+            ProviderKind::Claude,
+            &AttemptExit::Exited { code: 1 },
+            &AttemptSignals::default(),
+            &tail(&["Error: boom"]),
+            now(),
+        );
+        assert!(!crash.rejected_resume());
+    }
+
+    #[test]
+    fn an_agent_stopped_after_its_result_is_judged_by_the_result() {
+        let ok = AttemptSignals {
+            result: Some(provider::ResultInfo::default()),
+            ..Default::default()
+        };
+        let c = classify(
+            ProviderKind::Claude,
+            &AttemptExit::StoppedAfterResult,
+            &ok,
+            &[],
+            now(),
+        );
+        assert_eq!(c.outcome, Outcome::Success);
+        assert!(c.error.unwrap().contains("after its final result"));
+        let mut e = AgentError::new(ErrorClass::Overloaded, "529 Overloaded");
+        e.reset_at = None;
+        let failed = AttemptSignals {
+            result: Some(provider::ResultInfo {
+                is_error: true,
+                error: Some(e),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let c = classify(
+            ProviderKind::Claude,
+            &AttemptExit::StoppedAfterResult,
+            &failed,
+            &[],
+            now(),
+        );
+        assert_eq!(c.outcome, Outcome::Overloaded);
+        assert!(c.error.unwrap().starts_with("529 Overloaded; swr ended"));
+    }
 }
