@@ -27,7 +27,7 @@ fn log_of(a: &Value) -> String {
 #[test]
 fn a_crash_after_committed_work_is_progress_not_a_failure() {
     let w = World::new(6, json!({"retry_max_retries": 1}));
-    let plan = vec!["tick-crash"; 6].join(",");
+    let plan = ["tick-crash"; 6].join(",");
     let r = w.run(&plan);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.finished()["end"]["kind"], "completed");
