@@ -39,6 +39,18 @@ pub fn is_same_process(pid: u32, start_time: u64) -> bool {
     parse_start_time(&stat) == Some(start_time)
 }
 
+/// The one answer to "is this recorded process still the one that registered?": with a
+/// recorded start time it must match (a recycled pid is another process); without one (no
+/// `/proc` when it registered) an existing, non-zombie pid counts, so a live process is never
+/// taken for dead.
+pub fn process_alive(pid: u32, start_time: Option<u64>) -> bool {
+    match start_time {
+        Some(st) => is_same_process(pid, st),
+        None => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| state_char(&stat) != Some('Z')),
+    }
+}
+
 fn state_char(stat: &str) -> Option<char> {
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().next()?.chars().next()

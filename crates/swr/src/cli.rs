@@ -308,6 +308,10 @@ pub struct StatusArgs {
     /// Only runners of this spec.
     #[arg(long, short = 's')]
     pub spec: Option<String>,
+    /// First mark runners whose swr process died as crashed and kill the agent processes
+    /// they left behind (plain `status` only looks).
+    #[arg(long)]
+    pub reap: bool,
 }
 
 #[derive(Debug, Args)]

@@ -329,9 +329,17 @@ fn kill_9_of_swr_then_the_orphaned_agent_is_killed_and_the_runner_marked_crashed
         alive(agent),
         "the agent outlives a kill -9 of swr (it is in its own group)"
     );
+    // A read-only look kills nothing and records nothing (it used to reap as a side effect).
     let st = w.status();
+    assert_eq!(st[0]["status"], "running", "{:?}", st[0]);
+    assert_eq!(st[0]["alive"], false, "{:?}", st[0]);
+    assert!(alive(agent), "plain `swr status` must not kill processes");
+    let st = w.status_reaped();
     assert_eq!(st[0]["status"], "crashed", "{:?}", st[0]);
-    std::thread::sleep(Duration::from_millis(200));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(agent) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(!alive(agent), "the orphaned agent was not killed");
     for p in w.left_behind_pids() {
         assert!(!alive(p), "orphaned descendant {p} was not killed");

@@ -153,11 +153,8 @@ impl SpecLock {
 }
 
 fn holder_alive(h: &Holder) -> bool {
-    match (h.pid, h.start_time) {
-        (Some(pid), Some(st)) => procinfo::is_same_process(pid, st),
-        (Some(pid), None) => procinfo::start_time(pid).is_some(),
-        _ => false,
-    }
+    h.pid
+        .is_some_and(|pid| procinfo::process_alive(pid, h.start_time))
 }
 
 fn read_holder(mut file: &File) -> Holder {

@@ -277,13 +277,9 @@ impl Store {
             active_only: true,
             ..RunnerFilter::default()
         })?;
-        let boot = procinfo::boot_id();
         let dead: Vec<RunnerRecord> = candidates
             .into_iter()
-            .filter(|r| {
-                let holder = SpecLock::is_held(lock_dir, &r.project, &r.spec);
-                !runner_alive(r, holder.as_ref(), boot.as_deref())
-            })
+            .filter(|r| !runner_alive(r, lock_dir))
             .collect();
         if dead.is_empty() {
             return Ok(dead);
@@ -323,21 +319,22 @@ impl Store {
     }
 }
 
-fn runner_alive(r: &RunnerRecord, holder: Option<&Holder>, boot: Option<&str>) -> bool {
-    if let Some(h) = holder
+/// The one answer to "is this runner's `swr run` process alive?", for reconciliation, `swr
+/// stop`, `swr status` and the TUI alike. Alive when its spec lock is held by it (same runner id
+/// or pid); otherwise when its pid is still the process that registered, on this boot (see
+/// [`procinfo::process_alive`]). Only meaningful for active records.
+pub fn runner_alive(r: &RunnerRecord, lock_dir: &Path) -> bool {
+    if let Some(h) = SpecLock::is_held(lock_dir, &r.project, &r.spec)
         && (h.runner_id.as_ref() == Some(&r.runner_id) || h.pid == Some(r.pid))
     {
         return true;
     }
-    if let (Some(recorded), Some(current)) = (r.boot_id.as_deref(), boot)
+    if let (Some(recorded), Some(current)) = (r.boot_id.as_deref(), procinfo::boot_id())
         && recorded != current
     {
         return false;
     }
-    match r.pid_start_time {
-        Some(st) => procinfo::is_same_process(r.pid, st),
-        None => procinfo::start_time(r.pid).is_some(),
-    }
+    procinfo::process_alive(r.pid, r.pid_start_time)
 }
 
 fn set_wal(conn: &Connection) -> rusqlite::Result<()> {

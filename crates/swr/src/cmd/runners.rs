@@ -15,38 +15,40 @@ use crate::cli::{HistoryArgs, LogsArgs, StatsArgs, StatusArgs, StopArgs};
 use crate::exit::{self, ExitError};
 use crate::style::{Paint, progress_bar};
 
-/// Opens the store and marks runners that died as crashed, killing the agent groups they
-/// left behind: every observer does this, so a kill -9 of a runner is noticed by the next look.
+/// Opens the store for a command that only looks: it never changes a record or kills a
+/// process (a runner found dead is shown as such; `swr status --reap`, `swr run` and the TUI
+/// clean up after it).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::open(&config.store_path())?;
-    reap_dead(&store, config)?;
-    Ok(store)
+    Ok(Store::open(&config.store_path())?)
 }
 
-/// Marks dead runners crashed and kills what they left behind.
-fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<()> {
-    for r in store.reconcile(&config.lock_dir())? {
-        if let Some(a) = &r.agent {
-            let report = swr_core::supervise::kill_orphans(
-                a.marker.as_deref().unwrap_or(""),
-                Some(a.pgid),
-                Some(a.pid),
-                a.start_time,
-            );
-            if !report.killed.is_empty() {
-                eprintln!(
-                    "swr: runner {} had died; killed {} orphaned agent process(es)",
-                    r.runner_id,
-                    report.killed.len()
-                );
-            }
-        }
+/// Marks dead runners crashed and kills what they left behind, saying so.
+fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
+    let reaped = swr_core::runner::reconcile_and_reap(store, &config.lock_dir())?;
+    for r in &reaped {
+        eprintln!("swr: {}", r.describe());
     }
-    Ok(())
+    Ok(reaped.len())
+}
+
+/// A runner as `swr status --json` shows it: the record, and for an active one whether its
+/// process is really alive (false: it died without cleaning up; `--reap` records that).
+#[derive(serde::Serialize)]
+struct RunnerView<'a> {
+    #[serde(flatten)]
+    record: &'a RunnerRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alive: Option<bool>,
 }
 
 pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
     let store = open_store(config)?;
+    if args.reap {
+        let n = reap_dead(&store, config)?;
+        if n == 0 && !args.json {
+            eprintln!("swr: no dead runner to clean up");
+        }
+    }
     let mut runners = store.runners(&RunnerFilter {
         active_only: args.active,
         ..Default::default()
@@ -62,8 +64,19 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
             .retain(|r| r.status.is_active() || seen.insert((r.project.clone(), r.spec.clone())));
     }
     runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    let lock_dir = config.lock_dir();
+    let views: Vec<RunnerView> = runners
+        .iter()
+        .map(|r| RunnerView {
+            record: r,
+            alive: r
+                .status
+                .is_active()
+                .then(|| swr_core::store::runner_alive(r, &lock_dir)),
+        })
+        .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runners)?);
+        println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(exit::OK);
     }
     if runners.is_empty() {
@@ -73,8 +86,14 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let p = Paint::stdout();
-    for r in &runners {
-        print_runner(&p, r);
+    for v in &views {
+        print_runner(&p, v.record);
+        if v.alive == Some(false) {
+            println!(
+                "          {}",
+                p.red("its swr process is gone: `swr status --reap` marks it crashed and kills what it left")
+            );
+        }
     }
     Ok(exit::OK)
 }
@@ -285,11 +304,8 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     // Signal only the very process that registered: a recycled pid is left alone.
-    let alive = r
-        .pid_start_time
-        .is_some_and(|st| swr_core::procinfo::is_same_process(r.pid, st));
-    if !alive {
-        open_store(config)?;
+    if !swr_core::store::runner_alive(&r, &config.lock_dir()) {
+        reap_dead(&store, config)?;
         println!("runner {} was no longer alive; marked crashed", r.runner_id);
         return Ok(exit::OK);
     }
@@ -350,13 +366,21 @@ pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
         std::thread::sleep(Duration::from_millis(100));
         pos = print_from(&path, pos, &mut out)?;
         ticks += 1;
-        if ticks.is_multiple_of(10) {
-            // A runner killed -9 never writes its end: without this the follow never ends.
-            reap_dead(&store, config)?;
-        }
         let Some(now) = store.runner(&r.runner_id)? else {
             return Ok(exit::OK);
         };
+        // A runner killed -9 never writes its end: without this the follow never ends.
+        if ticks.is_multiple_of(10)
+            && now.status.is_active()
+            && !swr_core::store::runner_alive(&now, &config.lock_dir())
+        {
+            print_from(&path, pos, &mut out)?;
+            eprintln!(
+                "swr: runner {} died without finishing; `swr status --reap` cleans up after it",
+                now.runner_id
+            );
+            return Ok(exit::OK);
+        }
         if let Some(next) = &now.log_path
             && next != &path
         {

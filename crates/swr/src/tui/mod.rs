@@ -91,18 +91,13 @@ fn discover(config: &Config) -> Discovered {
 /// Marks dead runners crashed and kills the agents they left, quietly (the screen is ours).
 fn reconcile(store: &Store, config: &Config) -> Vec<String> {
     let mut notes = Vec::new();
-    match store.reconcile(&config.lock_dir()) {
+    match swr_core::runner::reconcile_and_reap(store, &config.lock_dir()) {
         Ok(dead) => {
             for r in dead {
-                if let Some(a) = &r.agent {
-                    swr_core::supervise::kill_orphans(
-                        a.marker.as_deref().unwrap_or(""),
-                        Some(a.pgid),
-                        Some(a.pid),
-                        a.start_time,
-                    );
-                }
-                notes.push(format!("{}: runner process died, marked crashed", r.spec));
+                notes.push(format!(
+                    "{}: runner process died, marked crashed",
+                    r.runner.spec
+                ));
             }
         }
         Err(e) => notes.push(format!("cannot reconcile the store: {e}")),
@@ -283,7 +278,7 @@ impl Loop<'_> {
                     }
                     app.update(Msg::Started(req, res))
                 }
-                Cmd::Stop(r) => match runner_ctl::stop(&r) {
+                Cmd::Stop(r) => match runner_ctl::stop(&self.config.lock_dir(), &r) {
                     Ok(true) => app.update(Msg::Info(format!(
                         "asked the runner of {} to stop (pid {})",
                         r.spec, r.pid

@@ -160,11 +160,8 @@ fn last_words(lines: &[String]) -> Option<String> {
 
 /// Sends SIGTERM to a runner if it is still the process that registered. `Ok(false)` when it
 /// was no longer alive.
-pub fn stop(r: &RunnerRecord) -> anyhow::Result<bool> {
-    let alive = r
-        .pid_start_time
-        .is_some_and(|st| swr_core::procinfo::is_same_process(r.pid, st));
-    if !alive {
+pub fn stop(lock_dir: &Path, r: &RunnerRecord) -> anyhow::Result<bool> {
+    if !swr_core::store::runner_alive(r, lock_dir) {
         return Ok(false);
     }
     terminate(r.pid)?;
@@ -189,10 +186,7 @@ pub fn watch_runner(lock_dir: &Path, r: &RunnerRecord, gone: impl FnOnce() + Sen
         .name("swr-tui-lockwatch".into())
         .spawn(move || {
             use nix::fcntl::{Flock, FlockArg};
-            let alive = || match start_time {
-                Some(st) => swr_core::procinfo::is_same_process(pid, st),
-                None => Path::new(&format!("/proc/{pid}")).exists(),
-            };
+            let alive = || swr_core::procinfo::process_alive(pid, start_time);
             loop {
                 let Ok(file) = std::fs::File::open(&path) else {
                     break;
@@ -214,10 +208,7 @@ pub fn watch_runner(lock_dir: &Path, r: &RunnerRecord, gone: impl FnOnce() + Sen
 
 /// Whether a runner we started is still alive.
 pub fn alive(s: &Started) -> bool {
-    match s.start_time {
-        Some(st) => swr_core::procinfo::is_same_process(s.pid, st),
-        None => Path::new(&format!("/proc/{}", s.pid)).exists(),
-    }
+    swr_core::procinfo::process_alive(s.pid, s.start_time)
 }
 
 #[cfg(test)]

@@ -139,6 +139,14 @@ impl World {
         }
     }
 
+    /// `swr status --reap`: dead runners marked crashed, what they left killed.
+    pub fn status_reaped(&self) -> Vec<Value> {
+        match self.json(&["status", "--json", "--all", "--reap"]) {
+            Value::Array(a) => a,
+            other => panic!("status is not an array: {other}"),
+        }
+    }
+
     /// Waits until `swr status` shows an attempt with an agent pid... via the store's log_path
     /// and the history: returns once `pred` holds, or panics after `timeout`.
     pub fn wait_for(&self, what: &str, timeout: Duration, mut pred: impl FnMut(&World) -> bool) {
