@@ -319,3 +319,29 @@ esac"#,
         "{h:#?}"
     );
 }
+
+/// `swr demo` (the README's first command) tells the story: a crash after committed work counted
+/// as progress, and a retry that resumes the crashed session.
+#[test]
+fn the_demo_shows_a_productive_crash_and_a_resumed_retry() {
+    let w = World::new(1, json!({}));
+    let out = w.cmd("").args(["demo", "--json"]).output().unwrap();
+    let r = run_support::RunResult::from(out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.finished()["end"]["kind"], "completed");
+    assert!(
+        r.of("attempt_finished")
+            .iter()
+            .any(|e| e["outcome"] == "crash" && e["ticked"] == 1 && e["committed"] == true),
+        "{:?}",
+        r.events
+    );
+    assert!(
+        r.of("attempt_started")
+            .iter()
+            .any(|e| e["resume"].is_string()),
+        "{:?}",
+        r.events
+    );
+    assert!(!r.of("retry_scheduled").is_empty());
+}
