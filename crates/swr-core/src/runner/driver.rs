@@ -31,6 +31,17 @@ use super::machine::{
 use super::notify::{Notice, Notifiers, NotifyEvent};
 use super::{EventSink, RunError, RunOptions, StopLevel, StopRequest, git, record_swr_failure};
 
+/// An attempt between its record and its spawn.
+struct StartedAttempt {
+    attempt_id: i64,
+    cmd: supervise::CommandSpec,
+    sopts: SuperviseOptions,
+    /// Handed to the supervisor at the spawn.
+    log: Option<std::fs::File>,
+    log_path: PathBuf,
+    started_at: Timestamp,
+}
+
 /// The attempt that ended last, until the machine's verdict on it is written.
 struct Ended {
     attempt_id: i64,
@@ -389,7 +400,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         }
     }
 
-    /// Runs one attempt from prompt to judged report.
+    /// Runs one attempt from prompt to report.
     async fn attempt(
         &mut self,
         plan: AttemptPlan,
@@ -403,6 +414,14 @@ impl<'a, 'e> Driver<'a, 'e> {
                 cause: req.cause_or_user(),
             });
         }
+        let mut s = self.start_attempt(&plan)?;
+        let (report, signals, stopped_by) = self.supervise(&plan, &mut s, deadline).await?;
+        self.report(plan, s, report, signals, stopped_by)
+    }
+
+    /// The prompt, the command, the log file with its header, and the attempt's record, written
+    /// with whatever the machine recorded before it in one transaction.
+    fn start_attempt(&mut self, plan: &AttemptPlan) -> Result<StartedAttempt, RunError> {
         let prompt = super::render_prompt(
             self.config,
             &self.opts.project,
@@ -411,7 +430,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             &self.list,
             plan.resume.is_some(),
         )?;
-        let cmd = self.command(&plan, &prompt);
+        let cmd = self.command(plan, &prompt);
         let log_dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
         let (log_path, mut log) = self
             .log_namer
@@ -445,8 +464,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             ..SuperviseOptions::default()
         };
         // The marker is recorded before the agent exists, so a crash of swr right after the
-        // spawn still leaves what its processes can be found by. The previous attempt's end
-        // and the machine's records ride in the same transaction.
+        // spawn still leaves what its processes can be found by.
         let new_attempt = NewAttempt {
             runner_id: self.runner_id.clone(),
             iteration: plan.iteration,
@@ -471,10 +489,26 @@ impl<'a, 'e> Driver<'a, 'e> {
             tx.update_runner(&id, &patch)?;
             Ok(attempt_id)
         })?;
+        Ok(StartedAttempt {
+            attempt_id,
+            cmd,
+            sopts,
+            log: Some(log),
+            log_path,
+            started_at,
+        })
+    }
 
-        let (report, signals, stopped_by) = self
-            .supervise(&plan, &cmd, &sopts, log, &log_path, deadline, started_at)
-            .await?;
+    /// Classifies the attempt, re-reads tasks.md (through the guard) and HEAD, and keeps what
+    /// the store will need once the machine has judged it.
+    fn report(
+        &mut self,
+        plan: AttemptPlan,
+        s: StartedAttempt,
+        report: ExitReport,
+        signals: AttemptSignals,
+        stopped_by: Option<StopCause>,
+    ) -> Result<Input, RunError> {
         let exit_seen = Instant::now().checked_sub(report.after_exit);
         let tail: Vec<String> = report.tail.iter().map(|(_, l)| l.clone()).collect();
         let mut classified = classify::classify(
@@ -490,18 +524,18 @@ impl<'a, 'e> Driver<'a, 'e> {
         if let Some(seen) = exit_seen {
             self.last_exit = Some(seen);
         }
-        // Progress is judged from tasks.md and HEAD as the agent left them, however it ended.
-        let keep_as = PathBuf::from(format!("{}.tasks-damaged.md", log_path.display()));
-        let warning = self.reread_tasks(keep_as)?;
-        if let Some(w) = &warning {
-            self.warn(w.clone());
-        }
-        let head = self.head();
         tracing::debug!(
             target: "swr::timing",
             cleanup_us = report.after_exit.as_micros() as u64,
             "attempt ended"
         );
+        // Progress is judged from tasks.md and HEAD as the agent left them, however it ended.
+        let keep_as = PathBuf::from(format!("{}.tasks-damaged.md", s.log_path.display()));
+        let warning = self.reread_tasks(keep_as)?;
+        if let Some(w) = &warning {
+            self.warn(w.clone());
+        }
+        let head = self.head();
         let cost = signals.result.as_ref().and_then(|r| r.cost_usd);
         if let Some(c) = cost {
             // Each attempt is its own session: the runner's cost is their sum.
@@ -510,6 +544,12 @@ impl<'a, 'e> Driver<'a, 'e> {
                 cost_usd: Some(Some(self.cost_total)),
                 ..Default::default()
             })));
+        }
+        if let Some(err) = &report.log_error {
+            self.warn(format!(
+                "the attempt log {} is incomplete: {err}",
+                s.log_path.display()
+            ));
         }
         let signal = report.raw_signal.map(supervise::signal_name);
         let mut end = AttemptEnd::new(report.ended_at, classified.outcome);
@@ -527,15 +567,9 @@ impl<'a, 'e> Driver<'a, 'e> {
         if let Some(e) = &classified.error {
             summary.push_str(&format!("; error: {}", e.replace('\n', " ")));
         }
-        if let Some(err) = &report.log_error {
-            self.warn(format!(
-                "the attempt log {} is incomplete: {err}",
-                log_path.display()
-            ));
-        }
         self.ended = Some(Ended {
-            attempt_id,
-            log_path,
+            attempt_id: s.attempt_id,
+            log_path: s.log_path,
             end,
             summary,
             exit_seen,
@@ -558,22 +592,17 @@ impl<'a, 'e> Driver<'a, 'e> {
 
     /// Spawns the agent and follows it to its end: its output through the provider's parser
     /// (the final result starts the result grace), stops from the user, and `--max-runtime`.
-    #[allow(clippy::too_many_arguments)]
     async fn supervise(
         &mut self,
         plan: &AttemptPlan,
-        cmd: &supervise::CommandSpec,
-        sopts: &SuperviseOptions,
-        log: std::fs::File,
-        log_path: &std::path::Path,
+        s: &mut StartedAttempt,
         deadline: Option<Timestamp>,
-        started_at: Timestamp,
     ) -> Result<(ExitReport, AttemptSignals, Option<StopCause>), RunError> {
         let spawn_started = Instant::now();
-        let running = match supervise::spawn(cmd, sopts, Some(log)).await {
+        let running = match supervise::spawn(&s.cmd, &s.sopts, s.log.take()).await {
             Err(e) => {
                 return Ok((
-                    failed_spawn_report(e, started_at),
+                    failed_spawn_report(e, s.started_at),
                     AttemptSignals::default(),
                     None,
                 ));
@@ -605,7 +634,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             iteration: plan.iteration,
             attempt: plan.attempt,
             pid: Some(running.pid),
-            log_path: log_path.to_path_buf(),
+            log_path: s.log_path.clone(),
             resume: plan.resume.clone(),
         });
         let stopped_by = Arc::new(Mutex::new(None));

@@ -157,6 +157,16 @@ pub enum Effect {
     Finish(RunEnd),
 }
 
+/// An attempt as judged, before the run decides what follows it.
+struct Judged {
+    /// Its outcome as classified from the process and output (`Success`: ended cleanly).
+    class: Outcome,
+    ticked: usize,
+    committed: bool,
+    progress: bool,
+    verdict: AttemptVerdict,
+}
+
 /// What to do when a sleep ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resume {
@@ -393,27 +403,73 @@ impl Machine {
     }
 
     fn attempt_ended(&mut self, now: Timestamp, r: AttemptReport, fx: &mut Vec<Effect>) {
+        let j = self.judge(&r);
+        // The work decides first: a complete spec is done however the last attempt ended.
+        if r.after.counts.is_complete() {
+            self.close_attempt(&r, j.verdict, fx);
+            self.iteration_finished(j.ticked, j.committed, fx);
+            return self.finish(RunEnd::Completed, fx);
+        }
+        if let Some(rejected) = r
+            .resumed
+            .as_ref()
+            .filter(|_| r.classified.rejected_resume())
+        {
+            // The CLI does not know the session (expired, another machine, cleaned up): start
+            // a fresh one at once. No backoff and no retry used: nothing failed but our guess.
+            self.rejected.insert(rejected.clone());
+            self.session = None;
+            if !j.progress {
+                let mut verdict = j.verdict;
+                verdict.note = Some(format!(
+                    "the agent could not resume session {rejected}; starting a fresh session"
+                ));
+                self.close_attempt(&r, verdict, fx);
+                return self.before_attempt(now, r.after, Resume::SameIteration, fx);
+            }
+        }
+        if j.class == Outcome::Stopped {
+            return self.stopped(&r, j, fx);
+        }
+        let clean = j.class == Outcome::Success;
+        let productive_failure =
+            j.progress && !retry::NEVER_RETRY.contains(&j.class) && j.class != Outcome::RateLimited;
+        if clean || productive_failure {
+            return self.next_iteration(now, &r, j, fx);
+        }
+        let decision = retry::decide(
+            &self.s.policy,
+            &self.retry,
+            j.class,
+            r.classified.reset_at,
+            now,
+            &mut self.rng,
+        );
+        self.retry.record(&decision);
+        match decision {
+            // decide() continues only on clean outcomes, handled above.
+            Decision::Continue => self.next_iteration(now, &r, j, fx),
+            Decision::RetryAfter(delay) => self.retry_after(now, delay, &r, j, fx),
+            Decision::WaitUntil(until) => self.rate_limited(now, until, &r, j, fx),
+            Decision::GiveUp { reason } => self.give_up(reason, &r, j, fx),
+        }
+    }
+
+    /// An attempt's outcome and progress, measured against tasks.md and HEAD before it; also
+    /// picks the session the next attempt may continue.
+    fn judge(&mut self, r: &AttemptReport) -> Judged {
         let before = std::mem::replace(&mut self.last, r.after.clone());
-        let after = r.after.counts;
-        let ticked = after.done.saturating_sub(before.counts.done);
+        let ticked = r.after.counts.done.saturating_sub(before.counts.done);
         let committed = r.after.head.is_some() && r.after.head != before.head;
         let progress = ticked > 0 || committed;
         let class = r.classified.outcome;
-        let clean = class == Outcome::Success;
-        let outcome = match (clean, progress) {
-            (true, true) => Outcome::Success,
-            (true, false) => Outcome::NoProgress,
-            (false, _) => class,
+        let outcome = match (class, progress) {
+            (Outcome::Success, true) => Outcome::Success,
+            (Outcome::Success, false) => Outcome::NoProgress,
+            (failure, _) => failure,
         };
-        let mut verdict = AttemptVerdict {
-            outcome,
-            ticked,
-            committed,
-            delay: None,
-            note: None,
-        };
-        // The session the next attempt may continue: only after a failure that a retry can
-        // fix. A context overflow would overflow again; a clean end starts afresh.
+        // Only after a failure that a retry can fix: a context overflow would overflow again,
+        // and a clean end starts afresh.
         let resumable = matches!(
             class,
             Outcome::Crash
@@ -427,145 +483,147 @@ impl Machine {
             .session_id
             .clone()
             .filter(|_| resumable && !r.classified.rejected_resume());
-
-        // The work decides first: a complete spec is done however the last attempt ended.
-        if after.is_complete() {
-            self.close_attempt(&r, verdict, fx);
-            self.iteration_finished(ticked, committed, fx);
-            return self.finish(RunEnd::Completed, fx);
-        }
-
-        if let Some(rejected) = r
-            .resumed
-            .as_ref()
-            .filter(|_| r.classified.rejected_resume())
-        {
-            // The CLI does not know the session (expired, another machine, cleaned up): start
-            // a fresh one at once. No backoff and no retry used: nothing failed but our guess.
-            self.rejected.insert(rejected.clone());
-            self.session = None;
-            if !progress {
-                verdict.note = Some(format!(
-                    "the agent could not resume session {rejected}; starting a fresh session"
-                ));
-                self.close_attempt(&r, verdict, fx);
-                return self.before_attempt(now, r.after, Resume::SameIteration, fx);
-            }
-        }
-
-        if class == Outcome::Stopped {
-            self.close_attempt(&r, verdict, fx);
-            if progress {
-                self.iteration_finished(ticked, committed, fx);
-            }
-            let end = match r.stopped_by {
-                Some(StopCause::MaxRuntime) => self.max_runtime_end(),
-                Some(cause) => RunEnd::Stopped { by: cause },
-                None => RunEnd::Stopped {
-                    by: StopCause::User,
-                },
-            };
-            return self.finish(end, fx);
-        }
-
-        let iteration_over = clean
-            || (progress && !retry::NEVER_RETRY.contains(&class) && class != Outcome::RateLimited);
-        if iteration_over {
-            if !clean {
-                verdict.note = Some(format!(
-                    "{class}, but the attempt made progress: the next attempt is the next iteration"
-                ));
-            }
-            self.close_attempt(&r, verdict, fx);
-            self.iteration_finished(ticked, committed, fx);
-            if let Some(reason) = self
-                .streaks
-                .circuit_open(self.s.no_commit_limit, self.s.no_progress_limit)
-            {
-                return self.finish(RunEnd::CircuitOpen { reason }, fx);
-            }
-            return self.before_attempt(now, r.after, Resume::NextIteration, fx);
-        }
-
-        let decision = retry::decide(
-            &self.s.policy,
-            &self.retry,
+        Judged {
             class,
-            r.classified.reset_at,
-            now,
-            &mut self.rng,
-        );
-        self.retry.record(&decision);
-        match decision {
-            Decision::Continue => {
-                // decide() continues only on clean outcomes, handled above.
-                self.close_attempt(&r, verdict, fx);
-                self.before_attempt(now, r.after, Resume::NextIteration, fx);
-            }
-            Decision::RetryAfter(delay) => {
-                let at = later(now, delay);
-                verdict.delay = Some(delay);
-                self.close_attempt(&r, verdict, fx);
-                fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
-                    retry_count: Some(self.retry.retries_used),
-                    next_attempt_at: Some(Some(at)),
-                    last_outcome: Some(Some(class)),
-                    agent: Some(None),
-                    ..Default::default()
-                }))));
-                fx.push(Effect::Emit(RunnerEvent::RetryScheduled {
-                    retry: self.retry.retries_used,
-                    max_retries: self.s.policy.max_retries,
-                    delay_ms: millis(delay),
-                    at,
-                    resume: self.session.clone().filter(|_| self.s.resume),
-                }));
-                self.sleep(now, at, Resume::SameIteration, false, fx);
-            }
-            Decision::WaitUntil(until) => {
-                self.rate_waits += 1;
-                let until = rate_limit_floor(&self.s.policy, until, now, self.rate_waits);
-                let wait: Duration = (until - now).try_into().unwrap_or(Duration::ZERO);
-                verdict.delay = Some(wait);
-                self.close_attempt(&r, verdict, fx);
-                let then = if progress {
-                    self.iteration_finished(ticked, committed, fx);
-                    Resume::NextIteration
-                } else {
-                    Resume::SameIteration
-                };
-                let reason = readable_limit(r.classified.error.as_deref());
-                self.wait_until(until, &reason, true, then, fx);
-            }
-            Decision::GiveUp { reason } => {
-                let reason = match r.classified.error.as_deref().map(str::trim) {
-                    Some(detail) if !detail.is_empty() => format!("{reason} ({detail})"),
-                    _ => reason,
-                };
-                self.close_attempt(&r, verdict, fx);
-                if progress {
-                    self.iteration_finished(ticked, committed, fx);
-                }
-                let end = if retry::NEVER_RETRY.contains(&class) {
-                    RunEnd::NonRetryable {
-                        outcome: class,
-                        reason: match fix_hint(class, self.s.provider) {
-                            Some(hint) => format!("{reason}; {hint}"),
-                            None => reason,
-                        },
-                    }
-                } else {
-                    RunEnd::RetriesExhausted {
-                        reason,
-                        detail: GiveUp {
-                            last_outcome: class,
-                            retries: self.retry.retries_used,
-                        },
-                    }
-                };
-                self.finish(end, fx);
-            }
+            ticked,
+            committed,
+            progress,
+            verdict: AttemptVerdict {
+                outcome,
+                ticked,
+                committed,
+                delay: None,
+                note: None,
+            },
         }
+    }
+
+    fn stopped(&mut self, r: &AttemptReport, j: Judged, fx: &mut Vec<Effect>) {
+        self.close_attempt(r, j.verdict, fx);
+        if j.progress {
+            self.iteration_finished(j.ticked, j.committed, fx);
+        }
+        let end = match r.stopped_by {
+            Some(StopCause::MaxRuntime) => self.max_runtime_end(),
+            cause => RunEnd::Stopped {
+                by: cause.unwrap_or(StopCause::User),
+            },
+        };
+        self.finish(end, fx);
+    }
+
+    /// The iteration is over (a clean end, or a failure after progress): judge it for the
+    /// circuit breaker and start the next one at once.
+    fn next_iteration(
+        &mut self,
+        now: Timestamp,
+        r: &AttemptReport,
+        j: Judged,
+        fx: &mut Vec<Effect>,
+    ) {
+        let mut verdict = j.verdict;
+        if j.class != Outcome::Success {
+            verdict.note = Some(format!(
+                "{}, but the attempt made progress: the next attempt is the next iteration",
+                j.class
+            ));
+        }
+        self.close_attempt(r, verdict, fx);
+        self.iteration_finished(j.ticked, j.committed, fx);
+        if let Some(reason) = self
+            .streaks
+            .circuit_open(self.s.no_commit_limit, self.s.no_progress_limit)
+        {
+            return self.finish(RunEnd::CircuitOpen { reason }, fx);
+        }
+        self.before_attempt(now, r.after.clone(), Resume::NextIteration, fx);
+    }
+
+    fn retry_after(
+        &mut self,
+        now: Timestamp,
+        delay: Duration,
+        r: &AttemptReport,
+        j: Judged,
+        fx: &mut Vec<Effect>,
+    ) {
+        let at = later(now, delay);
+        let mut verdict = j.verdict;
+        verdict.delay = Some(delay);
+        self.close_attempt(r, verdict, fx);
+        fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+            retry_count: Some(self.retry.retries_used),
+            next_attempt_at: Some(Some(at)),
+            last_outcome: Some(Some(j.class)),
+            agent: Some(None),
+            ..Default::default()
+        }))));
+        fx.push(Effect::Emit(RunnerEvent::RetryScheduled {
+            retry: self.retry.retries_used,
+            max_retries: self.s.policy.max_retries,
+            delay_ms: millis(delay),
+            at,
+            resume: self.session.clone().filter(|_| self.s.resume),
+        }));
+        self.sleep(at, Resume::SameIteration, false, fx);
+    }
+
+    fn rate_limited(
+        &mut self,
+        now: Timestamp,
+        until: Timestamp,
+        r: &AttemptReport,
+        j: Judged,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.rate_waits += 1;
+        let until = rate_limit_floor(&self.s.policy, until, now, self.rate_waits);
+        let mut verdict = j.verdict;
+        verdict.delay = Some(
+            until
+                .duration_since(now)
+                .try_into()
+                .unwrap_or(Duration::ZERO),
+        );
+        self.close_attempt(r, verdict, fx);
+        // Progress before the limit ends the iteration; the wait comes before the next one.
+        let then = if j.progress {
+            self.iteration_finished(j.ticked, j.committed, fx);
+            Resume::NextIteration
+        } else {
+            Resume::SameIteration
+        };
+        let reason = readable_limit(r.classified.error.as_deref());
+        self.wait_until(until, &reason, true, then, fx);
+    }
+
+    fn give_up(&mut self, reason: String, r: &AttemptReport, j: Judged, fx: &mut Vec<Effect>) {
+        let reason = match r.classified.error.as_deref().map(str::trim) {
+            Some(detail) if !detail.is_empty() => format!("{reason} ({detail})"),
+            _ => reason,
+        };
+        self.close_attempt(r, j.verdict, fx);
+        if j.progress {
+            self.iteration_finished(j.ticked, j.committed, fx);
+        }
+        let end = if retry::NEVER_RETRY.contains(&j.class) {
+            RunEnd::NonRetryable {
+                outcome: j.class,
+                reason: match fix_hint(j.class, self.s.provider) {
+                    Some(hint) => format!("{reason}; {hint}"),
+                    None => reason,
+                },
+            }
+        } else {
+            RunEnd::RetriesExhausted {
+                reason,
+                detail: GiveUp {
+                    last_outcome: j.class,
+                    retries: self.retry.retries_used,
+                },
+            }
+        };
+        self.finish(end, fx);
     }
 
     fn woke(
@@ -582,7 +640,7 @@ impl Machine {
         }
         if now < until {
             // Woken early (a coarse timer): sleep the rest.
-            return self.sleep(now, until, then, wait, fx);
+            return self.sleep(until, then, wait, fx);
         }
         if wait {
             fx.push(Effect::Record(Record::ClearWait));
@@ -631,14 +689,7 @@ impl Machine {
         fx.push(Effect::SleepUntil(self.wake_at(until)));
     }
 
-    fn sleep(
-        &mut self,
-        _now: Timestamp,
-        until: Timestamp,
-        then: Resume,
-        wait: bool,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn sleep(&mut self, until: Timestamp, then: Resume, wait: bool, fx: &mut Vec<Effect>) {
         self.phase = Phase::Sleeping { until, then, wait };
         fx.push(Effect::SleepUntil(self.wake_at(until)));
     }
