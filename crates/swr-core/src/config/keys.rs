@@ -266,6 +266,21 @@ pub const KEYS: &[KeySpec] = &[
         "Run on completed / failed / circuit_open / waiting, with SWR_EVENT and friends set.",
     ),
     key(
+        "max_concurrent_agents",
+        Kind::UInt { min: 0 },
+        "Most agent processes running at once across every swr runner sharing cache_dir (0: no cap). Default: the number of CPU cores, at least 2.",
+    ),
+    key(
+        "account",
+        Kind::Str,
+        "Name of the provider account this config uses: runners of the same provider and account share one rate-limit clock.",
+    ),
+    key(
+        "retry_budget_per_hour",
+        Kind::UInt { min: 0 },
+        "Most retries across all runners in any rolling hour; a runner over it waits (0: unlimited).",
+    ),
+    key(
         "notify_timeout_seconds",
         Kind::Duration,
         "How long a notify_command may run; at the end of a run swr waits for its notifiers this long, then kills them.",
@@ -425,6 +440,9 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("max_runtime", json!(null)),
         ("notify_command", json!(null)),
         ("notify_timeout_seconds", json!(10.0)),
+        ("max_concurrent_agents", json!(default_agent_cap())),
+        ("account", json!("default")),
+        ("retry_budget_per_hour", json!(0)),
         ("tui_refresh_seconds", json!(2.0)),
         ("tui_log_tail_lines", json!(500)),
         ("tui_min_terminal_cols", json!(80)),
@@ -447,6 +465,16 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("post_session_verification_prompt", json!("")),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// One agent per CPU core, at least two: agents are mostly waiting on the network, but each
+/// also runs tools (builds, tests) that want a core; more than that starves them into idle
+/// timeouts (measured: 200 runners on 2 cores lost a quarter of their attempts so).
+pub fn default_agent_cap() -> u64 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(2)
+        .max(2)
 }
 
 /// `$XDG_CACHE_HOME/spec-workflow-runner` when set, else the Python tool's `~/.cache/...`.

@@ -121,6 +121,11 @@ pub struct Config {
     pub max_runtime: Option<Duration>,
     pub notify_command: Option<Vec<String>>,
     pub notify_timeout: Duration,
+    /// 0: no cap.
+    pub max_concurrent_agents: u32,
+    pub account: String,
+    /// 0: unlimited.
+    pub retry_budget_per_hour: u32,
     pub tui_refresh: Duration,
     pub tui_log_tail_lines: usize,
     pub tui_min_terminal_cols: u16,

@@ -251,7 +251,7 @@ impl Store {
             let n = tx
                 .conn
                 .execute(
-                    "DELETE FROM runners WHERE status NOT IN ('running', 'waiting')
+                    "DELETE FROM runners WHERE status NOT IN ('queued', 'running', 'waiting')
                      AND COALESCE(ended_at, updated_at) < ?1",
                     [cutoff],
                 )
@@ -294,7 +294,7 @@ impl Store {
                     .execute(
                         "UPDATE runners SET status = 'crashed', reason = ?2, updated_at = ?3,
                          ended_at = COALESCE(ended_at, ?3)
-                         WHERE runner_id = ?1 AND status IN ('running', 'waiting')",
+                         WHERE runner_id = ?1 AND status IN ('queued', 'running', 'waiting')",
                         rusqlite::params![r.runner_id.as_str(), reason, now.as_millisecond()],
                     )
                     .map_err(|e| tx.err(e))?;
@@ -582,7 +582,7 @@ impl StoreTx<'_> {
         let mut sql = format!("SELECT {RUNNER_COLS} FROM runners WHERE 1 = 1");
         let mut values = Vec::new();
         if f.active_only {
-            sql.push_str(" AND status IN ('running', 'waiting')");
+            sql.push_str(" AND status IN ('queued', 'running', 'waiting')");
         }
         if let Some(p) = &f.project {
             values.push(path_value(p));

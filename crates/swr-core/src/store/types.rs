@@ -77,11 +77,13 @@ impl fmt::Display for RunnerId {
     }
 }
 
-/// Where a runner is in its life. `Running` and `Waiting` are active: a live `swr run`
+/// Where a runner is in its life. `Queued`, `Running` and `Waiting` are active: a live `swr run`
 /// process owns the record. The others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunnerStatus {
+    /// Waiting for an agent slot (`max_concurrent_agents`).
+    Queued,
     /// An attempt is running, or about to.
     Running,
     /// Sleeping before a retry or until a rate limit resets (`next_attempt_at`).
@@ -97,7 +99,8 @@ pub enum RunnerStatus {
 }
 
 impl RunnerStatus {
-    pub const ALL: [RunnerStatus; 6] = [
+    pub const ALL: [RunnerStatus; 7] = [
+        RunnerStatus::Queued,
         RunnerStatus::Running,
         RunnerStatus::Waiting,
         RunnerStatus::Stopped,
@@ -107,11 +110,15 @@ impl RunnerStatus {
     ];
 
     pub fn is_active(self) -> bool {
-        matches!(self, RunnerStatus::Running | RunnerStatus::Waiting)
+        matches!(
+            self,
+            RunnerStatus::Queued | RunnerStatus::Running | RunnerStatus::Waiting
+        )
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
+            RunnerStatus::Queued => "queued",
             RunnerStatus::Running => "running",
             RunnerStatus::Waiting => "waiting",
             RunnerStatus::Stopped => "stopped",

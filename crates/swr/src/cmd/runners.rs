@@ -102,7 +102,7 @@ fn status_label(p: &Paint, s: RunnerStatus) -> String {
     let t = format!("{:9}", s.as_str());
     match s {
         RunnerStatus::Running => p.green(&t),
-        RunnerStatus::Waiting => p.yellow(&t),
+        RunnerStatus::Queued | RunnerStatus::Waiting => p.yellow(&t),
         RunnerStatus::Completed => p.cyan(&t),
         RunnerStatus::Stopped => p.dim(&t),
         RunnerStatus::Crashed | RunnerStatus::Failed => p.red(&t),

@@ -96,7 +96,7 @@ pub(crate) fn bold() -> Style {
 pub(crate) fn status_color(s: RunnerStatus) -> Color {
     match s {
         RunnerStatus::Running => Color::Green,
-        RunnerStatus::Waiting => Color::Yellow,
+        RunnerStatus::Queued | RunnerStatus::Waiting => Color::Yellow,
         RunnerStatus::Completed => Color::Cyan,
         RunnerStatus::Stopped => Color::DarkGray,
         RunnerStatus::Crashed | RunnerStatus::Failed => Color::Red,
@@ -105,6 +105,7 @@ pub(crate) fn status_color(s: RunnerStatus) -> Color {
 
 pub(crate) fn badge(s: RunnerStatus) -> &'static str {
     match s {
+        RunnerStatus::Queued => "QUEUE",
         RunnerStatus::Running => "RUN",
         RunnerStatus::Waiting => "WAIT",
         RunnerStatus::Completed => "DONE",
