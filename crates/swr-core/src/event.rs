@@ -143,6 +143,9 @@ pub enum RunnerEvent {
         /// The agent session this attempt continues.
         resume: Option<String>,
     },
+    /// Waiting for an agent slot: `max_concurrent_agents` (`cap`) agents run already; `ahead`
+    /// runners asked before this one.
+    Queued { ahead: usize, cap: u32 },
     /// A short readable line of what the agent is doing (assistant text, tool use).
     Activity { text: String },
     AttemptFinished {

@@ -10,6 +10,7 @@ pub mod prompt;
 pub mod provider;
 pub mod retry;
 pub mod runner;
+pub mod slots;
 pub mod spec;
 pub mod store;
 pub mod supervise;

@@ -188,6 +188,15 @@ impl Reporter {
                     ));
                 }
             }
+            RunnerEvent::Queued { ahead, cap } => {
+                self.line(&format!(
+                    "  {} for an agent slot: {cap} agent(s) run already (max_concurrent_agents), {ahead} runner(s) ahead",
+                    p.yellow("queued")
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("queued ({ahead} ahead)"));
+                }
+            }
             RunnerEvent::Activity { text } => {
                 if let Some(bar) = &self.bar {
                     let short: String = text.chars().take(60).collect();

@@ -14,10 +14,11 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::event::{RunEnd, RunnerEvent, StopCause};
 use crate::provider::{self, AgentSignal, ProviderDef};
+use crate::slots::{Slot, SlotPool};
 use crate::spec::TaskList;
 use crate::store::{
-    AgentProcess, AttemptEnd, AttemptFilter, NewAttempt, RunnerId, RunnerStatus, RunnerUpdate,
-    Store, StoreError, StoreTx,
+    AccountWait, AgentProcess, AttemptEnd, AttemptFilter, NewAttempt, RunnerId, RunnerStatus,
+    RunnerUpdate, Store, StoreError, StoreTx,
 };
 use crate::supervise::{self, AttemptExit, ExitReport, StopHandle, SuperviseOptions};
 
@@ -26,7 +27,7 @@ use super::classify::{self, AttemptSignals};
 use super::guard::TasksGuard;
 use super::machine::{
     AttemptPlan, AttemptReport, AttemptVerdict, Effect, Input, Machine, Observation, PersistedWait,
-    Record,
+    Record, RetryGrant,
 };
 use super::notify::{Notice, Notifiers, NotifyEvent};
 use super::{EventSink, RunError, RunOptions, StopLevel, StopRequest, git, record_swr_failure};
@@ -72,6 +73,7 @@ pub(super) struct Driver<'a, 'e> {
     pending: Vec<Record>,
     ended: Option<Ended>,
     notifiers: Notifiers,
+    slots: SlotPool,
     cost_total: f64,
     /// When the last agent's exit was seen, and the time spent since in git and tasks.md:
     /// the runner's own overhead between agents is measured from these.
@@ -127,6 +129,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             pending: Vec::new(),
             ended: None,
             notifiers: Notifiers::new(config.notify_command.clone(), config.notify_timeout),
+            slots: SlotPool::new(&config.cache_dir, config.max_concurrent_agents),
             cost_total: 0.0,
             last_exit: None,
             checks_time: Duration::ZERO,
@@ -206,6 +209,10 @@ impl<'a, 'e> Driver<'a, 'e> {
                         self.flush()?;
                         next = Some(self.sleep_until(t).await);
                     }
+                    Effect::TakeRetry => {
+                        self.flush()?;
+                        next = Some(self.take_retry()?);
+                    }
                     Effect::Finish(end) => {
                         self.flush()?;
                         return Ok(end);
@@ -246,6 +253,21 @@ impl<'a, 'e> Driver<'a, 'e> {
     }
 
     fn observation(&self, head: Option<String>) -> Observation {
+        let account_wait = match self
+            .store
+            .account_wait(&self.opts.provider, &self.config.account)
+        {
+            Ok(w) => w
+                .filter(|w| w.until > Timestamp::now())
+                .map(|w| PersistedWait {
+                    until: w.until,
+                    reason: w.reason,
+                }),
+            Err(e) => {
+                tracing::warn!("cannot read the account's rate-limit clock: {e}");
+                None
+            }
+        };
         Observation {
             counts: self.list.counts(),
             head,
@@ -253,7 +275,24 @@ impl<'a, 'e> Driver<'a, 'e> {
                 .list
                 .next_task()
                 .map(|t| format!("{} {}", t.id, t.title)),
+            account_wait,
         }
+    }
+
+    fn take_retry(&mut self) -> Result<Input, RunError> {
+        let now = Timestamp::now();
+        let grant =
+            match self
+                .store
+                .take_retry(self.config.retry_budget_per_hour, &self.runner_id, now)?
+            {
+                Ok(()) => RetryGrant::Granted,
+                Err(spent) => RetryGrant::Spent {
+                    free_at: spent.free_at,
+                    used: spent.used,
+                },
+            };
+        Ok(Input::RetryGrant { now, grant })
     }
 
     /// Re-reads tasks.md through the guard. `keep_as` is where a damaged file is kept.
@@ -337,6 +376,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         }
         let id = &self.runner_id;
         let (project, spec) = (&self.opts.project, &self.opts.spec);
+        let (provider, account) = (&self.opts.provider, &self.config.account);
         let out = self.store.transaction(|tx| {
             let mut ends = ends.iter();
             for r in &records {
@@ -353,6 +393,20 @@ impl<'a, 'e> Driver<'a, 'e> {
                         tx.set_wait(project, spec, *until, reason)?
                     }
                     Record::ClearWait => tx.clear_wait(project, spec)?,
+                    Record::SetAccountWait {
+                        reset_at,
+                        until,
+                        reason,
+                    } => tx.set_account_wait(&AccountWait {
+                        provider: provider.clone(),
+                        account: account.clone(),
+                        reset_at: *reset_at,
+                        until: *until,
+                        reason: reason.clone(),
+                    })?,
+                    Record::ClearAccountWait => {
+                        tx.clear_account_wait(provider, account, Timestamp::now())?
+                    }
                 }
             }
             then(tx)
@@ -414,9 +468,76 @@ impl<'a, 'e> Driver<'a, 'e> {
                 cause: req.cause_or_user(),
             });
         }
+        let slot = match self.take_slot(deadline).await? {
+            Ok(slot) => slot,
+            Err(stopped) => {
+                self.flush()?;
+                return Ok(stopped);
+            }
+        };
         let mut s = self.start_attempt(&plan)?;
         let (report, signals, stopped_by) = self.supervise(&plan, &mut s, deadline).await?;
+        // Free for the next in line while this runner judges the attempt.
+        drop(slot);
         self.report(plan, s, report, signals, stopped_by)
+    }
+
+    /// An agent slot (`max_concurrent_agents`), in line behind the runners that asked first.
+    /// While it waits the runner is `queued`; a stop or `--max-runtime` ends the wait.
+    async fn take_slot(
+        &mut self,
+        deadline: Option<Timestamp>,
+    ) -> Result<Result<Slot, Input>, RunError> {
+        let pool = self.slots.clone();
+        let cap = pool.cap();
+        let (store, id) = (&self.store, &self.runner_id);
+        let emit = &mut *self.emit;
+        let mut stop = self.stop.clone();
+        let until = deadline.map(instant_at);
+        let cancel = async move {
+            tokio::select! {
+                _ = stop.wait_for(StopRequest::is_set) => {}
+                () = sleep_until_opt(until) => {}
+            }
+        };
+        let got = pool
+            .acquire(
+                id.as_str(),
+                |ahead| {
+                    let update = RunnerUpdate {
+                        status: Some(RunnerStatus::Queued),
+                        reason: Some(Some(format!(
+                            "waiting for an agent slot ({ahead} ahead; max_concurrent_agents {cap})"
+                        ))),
+                        agent: Some(None),
+                        ..Default::default()
+                    };
+                    if let Err(e) = store.update_runner(id, &update) {
+                        tracing::warn!("cannot record the queued state: {e}");
+                    }
+                    emit(&RunnerEvent::Queued { ahead, cap });
+                },
+                cancel,
+            )
+            .await
+            .map_err(|source| RunError::Io {
+                path: self.config.cache_dir.join("slots"),
+                source,
+            })?;
+        Ok(match got {
+            Some(slot) => Ok(slot),
+            None => {
+                let req = self.stop_request();
+                Err(Input::StopRequested {
+                    now: Timestamp::now(),
+                    cause: if req.is_set() {
+                        req.cause_or_user()
+                    } else {
+                        StopCause::MaxRuntime
+                    },
+                })
+            }
+        })
     }
 
     /// The prompt, the command, the log file with its header, and the attempt's record, written
@@ -797,10 +918,7 @@ async fn watch_stops(
             slot.get_or_insert(c);
         }
     };
-    let until_deadline = deadline.map(|d| {
-        let left: Duration = (d - Timestamp::now()).try_into().unwrap_or(Duration::ZERO);
-        tokio::time::Instant::now() + left.min(Duration::from_secs(100 * 365 * 86_400))
-    });
+    let until_deadline = deadline.map(instant_at);
     let mut deadline_passed = false;
     let mut stop_open = true;
     loop {
@@ -829,6 +947,12 @@ async fn watch_stops(
             else => return,
         }
     }
+}
+
+/// The monotonic instant of a wall-clock time (now, if it has passed).
+fn instant_at(t: Timestamp) -> tokio::time::Instant {
+    let left: Duration = (t - Timestamp::now()).try_into().unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + left.min(Duration::from_secs(100 * 365 * 86_400))
 }
 
 async fn sleep_until_opt(t: Option<tokio::time::Instant>) {

@@ -44,6 +44,10 @@ pub struct LoopSettings {
     pub clock_started: Option<Timestamp>,
     /// For the hint that goes with a failure no retry fixes.
     pub provider: ProviderKind,
+    /// The provider's name, for messages.
+    pub provider_name: String,
+    /// `retry_budget_per_hour` (0: unlimited).
+    pub retry_budget: u32,
     /// For messages only.
     pub tasks_path: String,
 }
@@ -55,6 +59,8 @@ pub struct Observation {
     pub head: Option<String>,
     /// `"<id> <title>"` of the task the agent is sent to next.
     pub next_task: Option<String>,
+    /// A rate limit of this runner's provider account, hit by any runner, not over yet.
+    pub account_wait: Option<PersistedWait>,
 }
 
 /// What the driver learnt from one attempt, once it ended and tasks.md and HEAD were re-read.
@@ -100,9 +106,23 @@ pub enum Input {
     },
     /// The answer to [`Effect::SleepUntil`] when the time came.
     TimerFired { now: Timestamp },
-    /// A stop arrived while no attempt ran (during a sleep or before a spawn). A stop during an
-    /// attempt reaches the machine as that attempt's `stopped` outcome.
+    /// A stop arrived while no attempt ran (during a sleep, before a spawn, while queued for an
+    /// agent slot). A stop during an attempt reaches the machine as that attempt's `stopped`
+    /// outcome. `MaxRuntime` is the run's own limit.
     StopRequested { now: Timestamp, cause: StopCause },
+    /// The answer to [`Effect::TakeRetry`].
+    RetryGrant { now: Timestamp, grant: RetryGrant },
+}
+
+/// What the retry budget (`retry_budget_per_hour`, shared by every runner) said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryGrant {
+    Granted,
+    /// `used` retries in the last hour; the next frees up at `free_at`.
+    Spent {
+        free_at: Timestamp,
+        used: u32,
+    },
 }
 
 /// One attempt to start.
@@ -137,6 +157,14 @@ pub enum Record {
         reason: String,
     },
     ClearWait,
+    /// The account's shared rate-limit clock: every runner of the provider and account waits.
+    SetAccountWait {
+        reset_at: Timestamp,
+        until: Timestamp,
+        reason: String,
+    },
+    /// An attempt of the account ended cleanly: a limit whose reset has passed is over.
+    ClearAccountWait,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +177,8 @@ pub enum Effect {
     Emit(RunnerEvent),
     /// Sleep, answer with [`Input::TimerFired`] (or [`Input::StopRequested`]).
     SleepUntil(Timestamp),
+    /// Take one retry from the shared retry budget, answer with [`Input::RetryGrant`].
+    TakeRetry,
     Notify {
         event: NotifyEvent,
         message: String,
@@ -180,6 +210,8 @@ enum Phase {
     /// Waiting for [`Input::Started`].
     Idle,
     Observing(Resume),
+    /// Waiting for the answer of the retry budget.
+    Granting,
     Attempting,
     Sleeping {
         until: Timestamp,
@@ -207,6 +239,8 @@ pub struct Machine {
     session: Option<String>,
     /// Sessions the CLI refused to resume: never tried again.
     rejected: BTreeSet<String>,
+    /// The next attempt is a retry: it needs the retry budget's grant.
+    retry_pending: bool,
 }
 
 impl Machine {
@@ -224,6 +258,7 @@ impl Machine {
             last: Observation::default(),
             session: None,
             rejected: BTreeSet::new(),
+            retry_pending: false,
         }
     }
 
@@ -264,6 +299,9 @@ impl Machine {
             (Phase::Observing(then), Input::Observed { now, observed }) => {
                 self.before_attempt(now, observed, then, &mut fx);
             }
+            (Phase::Granting, Input::RetryGrant { now, grant }) => {
+                self.retry_granted(now, grant, &mut fx);
+            }
             (Phase::Attempting, Input::AttemptEnded { now, report }) => {
                 self.attempt_ended(now, *report, &mut fx);
             }
@@ -272,7 +310,11 @@ impl Machine {
             }
             (_, Input::StopRequested { cause, .. }) => {
                 // A persisted wait stays in the store: the next run waits for the rest of it.
-                self.finish(RunEnd::Stopped { by: cause }, &mut fx);
+                let end = match cause {
+                    StopCause::MaxRuntime => self.max_runtime_end(),
+                    by => RunEnd::Stopped { by },
+                };
+                self.finish(end, &mut fx);
             }
             (phase, input) => {
                 // A driver bug, not a user's problem: say so loudly in debug builds, and end
@@ -355,6 +397,27 @@ impl Machine {
         if self.deadline.is_some_and(|d| now >= d) {
             return self.finish(self.max_runtime_end(), fx);
         }
+        if let Some(w) = self.last.account_wait.clone().filter(|w| w.until > now) {
+            // Another runner of this account hit the limit: wait it out without an attempt
+            // of our own (which would only discover the same limit).
+            return self.shared_wait(w, then, fx);
+        }
+        if then == Resume::SameIteration && self.retry_pending && self.s.retry_budget > 0 {
+            self.phase = Phase::Granting;
+            fx.push(Effect::TakeRetry);
+            return;
+        }
+        self.start_attempt(counts, next_task, then, fx);
+    }
+
+    /// Starts the next attempt: a new iteration first when `then` says so.
+    fn start_attempt(
+        &mut self,
+        counts: TaskCounts,
+        next_task: Option<String>,
+        then: Resume,
+        fx: &mut Vec<Effect>,
+    ) {
         let new_iteration = then == Resume::NextIteration || self.iteration == 0;
         if new_iteration {
             if let Some(max) = self.s.max_iterations
@@ -389,6 +452,7 @@ impl Machine {
                 ..Default::default()
             }))));
         }
+        self.retry_pending = false;
         self.attempt += 1;
         let resume = self
             .session
@@ -402,8 +466,63 @@ impl Machine {
         }));
     }
 
+    /// Waits for the rate-limit clock of this runner's account.
+    fn shared_wait(&mut self, w: PersistedWait, then: Resume, fx: &mut Vec<Effect>) {
+        let reason = format!(
+            "shared rate limit ({}, until {}): {}",
+            self.s.provider_name,
+            local_hm(w.until),
+            w.reason
+        );
+        fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+            status: Some(RunnerStatus::Waiting),
+            reason: Some(Some(reason.clone())),
+            next_attempt_at: Some(Some(w.until)),
+            agent: Some(None),
+            ..Default::default()
+        }))));
+        fx.push(Effect::Emit(RunnerEvent::Waiting {
+            until: w.until,
+            reason,
+        }));
+        self.sleep(w.until, then, false, fx);
+    }
+
+    /// The answer of the retry budget.
+    fn retry_granted(&mut self, now: Timestamp, grant: RetryGrant, fx: &mut Vec<Effect>) {
+        match grant {
+            RetryGrant::Granted => {
+                let (counts, next) = (self.last.counts, self.last.next_task.clone());
+                self.start_attempt(counts, next, Resume::SameIteration, fx);
+            }
+            RetryGrant::Spent { free_at, used } => {
+                let free_at = free_at.max(later(now, Duration::from_secs(1)));
+                let reason = format!(
+                    "retry budget: {used} retries in the last hour (retry_budget_per_hour {}); next retry at {}",
+                    self.s.retry_budget,
+                    local_hm(free_at)
+                );
+                fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
+                    status: Some(RunnerStatus::Waiting),
+                    reason: Some(Some(reason.clone())),
+                    next_attempt_at: Some(Some(free_at)),
+                    agent: Some(None),
+                    ..Default::default()
+                }))));
+                fx.push(Effect::Emit(RunnerEvent::Waiting {
+                    until: free_at,
+                    reason,
+                }));
+                self.sleep(free_at, Resume::SameIteration, false, fx);
+            }
+        }
+    }
+
     fn attempt_ended(&mut self, now: Timestamp, r: AttemptReport, fx: &mut Vec<Effect>) {
         let j = self.judge(&r);
+        if j.class == Outcome::Success {
+            fx.push(Effect::Record(Record::ClearAccountWait));
+        }
         // The work decides first: a complete spec is done however the last attempt ended.
         if r.after.counts.is_complete() {
             self.close_attempt(&r, j.verdict, fx);
@@ -548,6 +667,7 @@ impl Machine {
         fx: &mut Vec<Effect>,
     ) {
         let at = later(now, delay);
+        self.retry_pending = true;
         let mut verdict = j.verdict;
         verdict.delay = Some(delay);
         self.close_attempt(r, verdict, fx);
@@ -594,6 +714,15 @@ impl Machine {
             Resume::SameIteration
         };
         let reason = readable_limit(r.classified.error.as_deref());
+        if let Some(reset_at) = r.classified.reset_at {
+            // Only a reset the provider named is shared: our own guess of an hour must not
+            // hold every other runner of the account.
+            fx.push(Effect::Record(Record::SetAccountWait {
+                reset_at,
+                until,
+                reason: reason.clone(),
+            }));
+        }
         self.wait_until(until, &reason, true, then, fx);
     }
 
@@ -777,6 +906,13 @@ fn fix_hint(outcome: Outcome, kind: ProviderKind) -> Option<&'static str> {
         ),
         _ => None,
     }
+}
+
+/// `14:05` in the machine's time zone: how people read a wait's end.
+fn local_hm(t: Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M")
+        .to_string()
 }
 
 /// `t + d`, saturating at the end of time: no duration a user can configure panics here.

@@ -43,6 +43,8 @@ fn settings() -> LoopSettings {
         ignore_wait: false,
         clock_started: None,
         provider: ProviderKind::Claude,
+        provider_name: "claude".into(),
+        retry_budget: 0,
         tasks_path: "tasks.md".into(),
     }
 }
@@ -61,6 +63,7 @@ fn obs(done: usize, total: usize, head: &str) -> Observation {
         counts: counts(done, total),
         head: Some(head.to_string()),
         next_task: (done < total).then(|| format!("{} Task", done + 1)),
+        account_wait: None,
     }
 }
 
@@ -207,6 +210,7 @@ fn no_tasks_and_blocked_only_specs_end_without_an_attempt() {
         },
         head: None,
         next_task: None,
+        account_wait: None,
     };
     let fx = h.start(blocked);
     assert!(matches!(
@@ -709,4 +713,118 @@ fn huge_limits_never_overflow_the_clock() {
     h.start(obs(0, 2, "a"));
     let fx = h.end(ended(Outcome::Crash, obs(0, 2, "a")));
     assert!(sleep_of(&fx).is_some());
+}
+
+fn with_account_wait(mut o: Observation, until: Timestamp) -> Observation {
+    o.account_wait = Some(PersistedWait {
+        until,
+        reason: "usage limit reached".into(),
+    });
+    o
+}
+
+#[test]
+fn a_limit_another_runner_hit_is_waited_out_without_an_attempt() {
+    let mut h = Harness::new(settings());
+    let fx = h.start(with_account_wait(obs(0, 2, "a"), at(300)));
+    assert_eq!(spawn_of(&fx), None, "no attempt of its own");
+    assert_eq!(sleep_of(&fx), Some(at(300)));
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Emit(RunnerEvent::Waiting { reason, .. }) if reason.starts_with("shared rate limit (claude, until "))));
+    assert!(!fx.iter().any(|e| matches!(
+        e,
+        Effect::Notify { .. } | Effect::Record(Record::SetWait { .. })
+    )));
+    // At the reset the runner observes again: the wait is over, its first attempt starts.
+    let fx = h.sleep_through(&fx, obs(0, 2, "a"));
+    assert_eq!(spawn_of(&fx), Some(plan(1, 1, None)));
+    // A wait already over is ignored.
+    let mut h = Harness::new(settings());
+    let fx = h.start(with_account_wait(obs(0, 2, "a"), t0()));
+    assert!(spawn_of(&fx).is_some());
+}
+
+#[test]
+fn a_named_reset_is_shared_with_the_account_and_a_clean_attempt_clears_it() {
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 3, "a"));
+    let mut r = ended(Outcome::RateLimited, obs(0, 3, "a"));
+    r.classified.reset_at = Some(at(600));
+    let fx = h.end(r);
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Record(Record::SetAccountWait { reset_at, .. }) if *reset_at == at(600))));
+    let fx = h.sleep_through(&fx, obs(0, 3, "a"));
+    assert!(spawn_of(&fx).is_some());
+    let fx = h.end(ended(Outcome::Success, obs(1, 3, "b")));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Record(Record::ClearAccountWait)))
+    );
+    // A limit without a named reset is not shared (swr's own guess of an hour).
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 3, "a"));
+    let fx = h.end(ended(Outcome::RateLimited, obs(0, 3, "a")));
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::Record(Record::SetAccountWait { .. })))
+    );
+}
+
+#[test]
+fn retries_take_a_grant_of_the_retry_budget_and_wait_when_it_is_spent() {
+    let mut s = settings();
+    s.retry_budget = 2;
+    let mut h = Harness::new(s);
+    assert_eq!(spawn_of(&h.start(obs(0, 2, "a"))), Some(plan(1, 1, None)));
+    let fx = h.end(ended(Outcome::Crash, obs(0, 2, "a")));
+    let until = sleep_of(&fx).unwrap();
+    h.now = until;
+    let wake = h.step(Input::TimerFired { now: until });
+    assert!(wake.iter().any(|e| matches!(e, Effect::Observe)));
+    let fx = h.step(Input::Observed {
+        now: until,
+        observed: obs(0, 2, "a"),
+    });
+    assert!(fx.iter().any(|e| matches!(e, Effect::TakeRetry)), "{fx:?}");
+    assert_eq!(spawn_of(&fx), None);
+    // Spent: wait until a grant frees up; neither a retry nor a failure.
+    let fx = h.step(Input::RetryGrant {
+        now: until,
+        grant: RetryGrant::Spent {
+            free_at: at(1800),
+            used: 2,
+        },
+    });
+    assert_eq!(sleep_of(&fx), Some(at(1800)));
+    assert!(fx.iter().any(|e| matches!(e,
+        Effect::Emit(RunnerEvent::Waiting { reason, .. }) if reason.starts_with("retry budget: 2 retries"))));
+    assert!(finish_of(&fx).is_none());
+    h.now = at(1800);
+    h.step(Input::TimerFired { now: at(1800) });
+    let fx = h.step(Input::Observed {
+        now: at(1800),
+        observed: obs(0, 2, "a"),
+    });
+    assert!(fx.iter().any(|e| matches!(e, Effect::TakeRetry)));
+    let fx = h.step(Input::RetryGrant {
+        now: at(1800),
+        grant: RetryGrant::Granted,
+    });
+    assert_eq!(spawn_of(&fx), Some(plan(1, 2, Some("s1"))));
+    // A first attempt of an iteration is not a retry: no grant asked.
+    let fx = h.end(ended(Outcome::Success, obs(1, 2, "b")));
+    assert_eq!(spawn_of(&fx), Some(plan(2, 1, None)));
+}
+
+#[test]
+fn a_max_runtime_while_queued_for_a_slot_ends_the_run_as_max_runtime() {
+    let mut s = settings();
+    s.max_runtime = Some(secs(5));
+    let mut h = Harness::new(s);
+    h.start(obs(0, 2, "a"));
+    let fx = h.step(Input::StopRequested {
+        now: at(5),
+        cause: StopCause::MaxRuntime,
+    });
+    assert_eq!(finish_of(&fx), Some(RunEnd::MaxRuntime { limit: secs(5) }));
 }

@@ -218,6 +218,8 @@ pub async fn run(
         ignore_wait: opts.ignore_wait,
         clock_started: opts.clock_started,
         provider: def.kind,
+        provider_name: opts.provider.clone(),
+        retry_budget: config.retry_budget_per_hour,
         tasks_path: tasks_path.display().to_string(),
     };
     let mut machine = Machine::new(settings, rand::rngs::StdRng::from_os_rng());

@@ -10,6 +10,7 @@
 mod lock;
 mod retry_log;
 mod schema;
+mod shared;
 mod sql;
 mod stats;
 mod types;
@@ -25,6 +26,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params_f
 
 pub use lock::{Holder, LockError, SpecLock, lock_file_path};
 pub use retry_log::{RetryLog, RetryLogAttempt, write_retry_log};
+pub use shared::{AccountWait, BudgetSpent};
 pub use stats::RetryStats;
 pub(crate) use types::ser_ts;
 pub use types::{
@@ -137,7 +139,7 @@ impl Store {
     }
 
     /// Run `f` on one consistent snapshot (a deferred read transaction).
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -5,7 +5,7 @@
 //! are plain integer comparisons. Paths are TEXT when valid UTF-8, BLOB otherwise (see
 //! `sql::path_value`).
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE runners (
@@ -83,4 +83,23 @@ ALTER TABLE attempts ADD COLUMN committed INTEGER;
 ALTER TABLE attempts ADD COLUMN resumed_session TEXT;
 ALTER TABLE attempts ADD COLUMN note TEXT;
 ALTER TABLE attempts ADD COLUMN warning TEXT;
+"#;
+
+/// What runners share across processes: one rate-limit clock per provider account, and the
+/// retries granted in the last hour (the retry budget).
+const V3: &str = r#"
+CREATE TABLE account_waits (
+    provider TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    reset_at INTEGER NOT NULL,
+    until    INTEGER NOT NULL,
+    reason   TEXT NOT NULL,
+    set_at   INTEGER NOT NULL,
+    PRIMARY KEY (provider, account)
+);
+CREATE TABLE retry_grants (
+    at        INTEGER NOT NULL,
+    runner_id TEXT NOT NULL
+);
+CREATE INDEX retry_grants_by_time ON retry_grants (at);
 "#;

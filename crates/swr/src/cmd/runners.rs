@@ -431,8 +431,19 @@ pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let st = store.retry_stats(since)?;
+    let budget_used = store.retries_granted(Timestamp::now())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        let mut v = serde_json::to_value(&st)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "retry_budget".into(),
+                serde_json::json!({
+                    "per_hour": config.retry_budget_per_hour,
+                    "used": budget_used,
+                }),
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(exit::OK);
     }
     let pct = |v: Option<f64>| {
@@ -465,6 +476,12 @@ pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
             .map(|ms| format!("{:.1}s", ms / 1000.0))
             .unwrap_or_else(|| "n/a".into())
     );
+    if config.retry_budget_per_hour > 0 {
+        println!(
+            "retry budget:        {budget_used} of {} retries used in the last hour (all runners)",
+            config.retry_budget_per_hour
+        );
+    }
     if !st.by_outcome.is_empty() {
         println!("attempts by outcome:");
         for (o, n) in &st.by_outcome {
