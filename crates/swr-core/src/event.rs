@@ -187,6 +187,10 @@ pub enum RunnerEvent {
         no_commit_streak: u32,
         no_progress_streak: u32,
     },
+    /// A completed spec's worktree branch was merged back, or kept with how to merge it.
+    Merge {
+        result: crate::runner::worktree::MergeResult,
+    },
     Finished {
         end: RunEnd,
         tasks: TaskCounts,

@@ -289,6 +289,15 @@ pub struct RunArgs {
     /// ended (`swr status` shows it); the wait is cleared.
     #[arg(long)]
     pub ignore_wait: bool,
+    /// Run the spec in its own git worktree (under swr's state directory, on a branch
+    /// swr/<spec>) and merge it back when it is done. A spec that already has a worktree
+    /// always continues there.
+    #[arg(long)]
+    pub worktree: bool,
+    /// With --all: run up to N unfinished specs at once, each in its own git worktree (within
+    /// max_concurrent_agents).
+    #[arg(long, value_name = "N", requires = "all", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
     /// One JSON event per line on stdout instead of the progress display.
     #[arg(long)]
     pub json: bool,

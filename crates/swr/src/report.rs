@@ -41,6 +41,10 @@ pub struct Reporter {
     spec: String,
     /// What the bar counts down to: a retry or the end of a rate-limit wait.
     countdown: Option<(jiff::Timestamp, String)>,
+    /// Put before every line when several specs report at once (`--parallel`).
+    prefix: String,
+    /// The spec named in every JSON event when several specs report at once.
+    spec_tag: String,
 }
 
 impl Reporter {
@@ -68,7 +72,20 @@ impl Reporter {
             attempt: 0,
             spec: String::new(),
             countdown: None,
+            prefix: String::new(),
+            spec_tag: String::new(),
         }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Lines start with `[spec] `: several runners share one stderr.
+    pub fn with_prefix(mut self, spec: &str) -> Reporter {
+        self.prefix = format!("[{spec}] ");
+        self.spec_tag = spec.to_string();
+        self
     }
 
     /// Refreshes the countdown on the bar; called a few times a second while a run is live.
@@ -92,7 +109,7 @@ impl Reporter {
                 let t = self.started.elapsed().as_secs_f64();
                 // Not eprintln!, which panics once stderr's reader is gone (`2>&1 | head`):
                 // a panic here would kill the runner mid-attempt.
-                let _ = writeln!(std::io::stderr(), "[{t:8.1}s] {text}");
+                let _ = writeln!(std::io::stderr(), "[{t:8.1}s] {}{text}", self.prefix);
             }
             _ => {}
         }
@@ -104,7 +121,16 @@ impl Reporter {
 
     pub fn handle(&mut self, ev: &RunnerEvent) {
         if self.mode == Mode::Json {
-            if let Ok(s) = serde_json::to_string(ev) {
+            let line = match serde_json::to_value(ev) {
+                // Several specs on one stdout (--parallel): each event says whose it is.
+                Ok(serde_json::Value::Object(mut o)) if !self.spec_tag.is_empty() => {
+                    o.insert("spec".into(), self.spec_tag.clone().into());
+                    serde_json::to_string(&o)
+                }
+                Ok(v) => serde_json::to_string(&v),
+                Err(e) => Err(e),
+            };
+            if let Ok(s) = line {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{s}");
                 let _ = out.flush();
@@ -196,6 +222,14 @@ impl Reporter {
                 if let Some(bar) = &self.bar {
                     bar.set_message(format!("queued ({ahead} ahead)"));
                 }
+            }
+            RunnerEvent::Merge { result } => {
+                let text = result.describe();
+                let line = match result {
+                    swr_core::runner::worktree::MergeResult::Merged { .. } => p.green(&text),
+                    swr_core::runner::worktree::MergeResult::Kept { .. } => p.yellow(&text),
+                };
+                self.line(&line);
             }
             RunnerEvent::Activity { text } => {
                 if let Some(bar) = &self.bar {
@@ -309,7 +343,7 @@ impl Reporter {
                     tasks.done,
                     tasks.total
                 );
-                let _ = writeln!(std::io::stderr(), "{text}");
+                let _ = writeln!(std::io::stderr(), "{}{text}", self.prefix);
             }
         }
     }

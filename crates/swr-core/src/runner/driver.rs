@@ -30,6 +30,7 @@ use super::machine::{
     Record, RetryGrant,
 };
 use super::notify::{Notice, Notifiers, NotifyEvent};
+use super::worktree::{self, MergeResult, Worktree};
 use super::{EventSink, RunError, RunOptions, StopLevel, StopRequest, git, record_swr_failure};
 
 /// An attempt between its record and its spawn.
@@ -67,6 +68,9 @@ pub(super) struct Driver<'a, 'e> {
     emit: EventSink<'e>,
     log_namer: LogNamer,
     is_root: bool,
+    /// Where the agent works: the project, or the spec's git worktree.
+    workdir: PathBuf,
+    worktree: Option<Worktree>,
     git: bool,
     /// tasks.md relative to the repository top, to read it back from HEAD.
     tasks_in_repo: Option<String>,
@@ -93,6 +97,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         list: TaskList,
         stop: watch::Receiver<StopRequest>,
         emit: EventSink<'e>,
+        worktree: Option<Worktree>,
     ) -> Result<Self, RunError> {
         let log_dir = config.log_dir(&opts.project, &opts.spec);
         let log_namer = match LogNamer::new(&log_dir, &config.log_file_template, &opts.spec) {
@@ -106,9 +111,12 @@ impl<'a, 'e> Driver<'a, 'e> {
                 return Err(e);
             }
         };
-        let is_git = git::is_repo(&opts.project);
+        let workdir = worktree
+            .as_ref()
+            .map_or_else(|| opts.project.clone(), |w| w.path.clone());
+        let is_git = git::is_repo(&workdir);
         let tasks_in_repo = if is_git {
-            git::repo_relative(&opts.project, guard.path())
+            git::repo_relative(&workdir, guard.path())
         } else {
             None
         };
@@ -124,6 +132,8 @@ impl<'a, 'e> Driver<'a, 'e> {
             emit,
             log_namer,
             is_root: nix::unistd::Uid::effective().is_root(),
+            workdir,
+            worktree,
             git: is_git,
             tasks_in_repo,
             pending: Vec::new(),
@@ -153,7 +163,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             ));
             return;
         }
-        let dirty = git::dirty_paths(&project);
+        let dirty = git::dirty_paths(&self.workdir);
         if let Some(first) = dirty.first() {
             self.warn(format!(
                 "the working tree has {} uncommitted change(s) (e.g. {first}); the agent will see them",
@@ -247,7 +257,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             return None;
         }
         let t = Instant::now();
-        let head = git::head(&self.opts.project);
+        let head = git::head(&self.workdir);
         self.checks_time += t.elapsed();
         head
     }
@@ -298,7 +308,7 @@ impl<'a, 'e> Driver<'a, 'e> {
     /// Re-reads tasks.md through the guard. `keep_as` is where a damaged file is kept.
     fn reread_tasks(&mut self, keep_as: PathBuf) -> Result<Option<String>, RunError> {
         let t = Instant::now();
-        let project = self.opts.project.clone();
+        let project = self.workdir.clone();
         let in_repo = self.tasks_in_repo.clone();
         let (list, repair) = self.guard.check(&keep_as, || {
             in_repo.and_then(|p| git::head_file(&project, &p))
@@ -545,7 +555,7 @@ impl<'a, 'e> Driver<'a, 'e> {
     fn start_attempt(&mut self, plan: &AttemptPlan) -> Result<StartedAttempt, RunError> {
         let prompt = super::render_prompt(
             self.config,
-            &self.opts.project,
+            &self.workdir,
             &self.opts.spec,
             self.guard.path(),
             &self.list,
@@ -798,7 +808,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         let req = provider::AttemptRequest {
             prompt,
             model: self.opts.model.as_deref(),
-            cwd: &self.opts.project,
+            cwd: &self.workdir,
             is_root: self.is_root,
             resume_session: plan.resume.as_deref(),
         };
@@ -809,7 +819,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             ("SWR_SPEC".to_string(), self.opts.spec.clone()),
             (
                 "SWR_PROJECT".to_string(),
-                self.opts.project.display().to_string(),
+                self.workdir.display().to_string(),
             ),
             (
                 "SWR_TASKS_PATH".to_string(),
@@ -818,6 +828,12 @@ impl<'a, 'e> Driver<'a, 'e> {
             ("SWR_ITERATION".to_string(), plan.iteration.to_string()),
             ("SWR_ATTEMPT".to_string(), plan.attempt.to_string()),
         ]);
+        if self.worktree.is_some() {
+            cmd.env.push((
+                "SWR_MAIN_PROJECT".to_string(),
+                self.opts.project.display().to_string(),
+            ));
+        }
         cmd.env.extend(self.opts.extra_env.iter().cloned());
         cmd
     }
@@ -825,6 +841,7 @@ impl<'a, 'e> Driver<'a, 'e> {
     /// Final bookkeeping: status, reason, the Python-compatible retry log, the notification,
     /// and the notifiers waited for (then killed) so none outlives the run.
     pub(super) fn finish(&mut self, end: &RunEnd, iterations: u32) -> Result<(), RunError> {
+        let merge = self.merge_back(end);
         let status = match end {
             RunEnd::Completed => RunnerStatus::Completed,
             RunEnd::Stopped { .. } | RunEnd::MaxIterations { .. } | RunEnd::MaxRuntime { .. } => {
@@ -842,11 +859,15 @@ impl<'a, 'e> Driver<'a, 'e> {
                 .store
                 .wait_for(&self.opts.project, &self.opts.spec)?
                 .is_some_and(|(until, _)| until > Timestamp::now());
+        let reason = match &merge {
+            Some(m) => format!("{}; {}", end.reason(), m.describe()),
+            None => end.reason(),
+        };
         self.store.update_runner(
             &self.runner_id,
             &RunnerUpdate {
                 status: Some(status),
-                reason: Some(Some(end.reason())),
+                reason: Some(Some(reason)),
                 tasks: Some(counts),
                 agent: Some(None),
                 next_attempt_at: if waiting { None } else { Some(None) },
@@ -884,6 +905,26 @@ impl<'a, 'e> Driver<'a, 'e> {
         });
         self.notifiers.wait_all();
         Ok(())
+    }
+
+    /// A completed spec's worktree goes back into the project; an unfinished one stays for the
+    /// next run, which says so.
+    fn merge_back(&mut self, end: &RunEnd) -> Option<MergeResult> {
+        let w = self.worktree.clone()?;
+        if *end != RunEnd::Completed {
+            self.warn(format!(
+                "the work stays on branch {} in the worktree {}; the next `swr run` of {} continues there",
+                w.branch,
+                w.path.display(),
+                w.spec
+            ));
+            return None;
+        }
+        let result = worktree::merge_back(&self.config.cache_dir, &w);
+        (self.emit)(&RunnerEvent::Merge {
+            result: result.clone(),
+        });
+        Some(result)
     }
 
     /// swr itself failed mid-run: the record says so.

@@ -24,6 +24,7 @@ pub mod machine;
 mod machine_tests;
 pub mod notify;
 pub mod progress;
+pub mod worktree;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,7 +38,7 @@ use crate::event::{RunEnd, RunnerEvent, StopCause};
 use crate::prompt::{self, PromptVars};
 use crate::provider::ProviderError;
 use crate::retry::{Jitter, RetryPolicy};
-use crate::spec::{SpecError, TaskList};
+use crate::spec::{self, SpecError, TaskList};
 use crate::store::{
     LockError, NewRunner, RunnerId, RunnerRecord, RunnerStatus, RunnerUpdate, SpecLock, Store,
     StoreError,
@@ -64,6 +65,9 @@ pub struct RunOptions {
     pub clock_started: Option<Timestamp>,
     /// Skip a rate-limit wait persisted by an earlier run (`--ignore-wait`).
     pub ignore_wait: bool,
+    /// Run in the spec's own git worktree (`--worktree`, `--parallel`). A spec that already
+    /// has one continues there either way.
+    pub worktree: bool,
     /// Set for every attempt on top of the provider's own variables.
     pub extra_env: Vec<(String, String)>,
     /// The swr executable, for the `sim` provider.
@@ -123,6 +127,8 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Worktree(#[from] worktree::WorktreeError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -162,9 +168,9 @@ pub async fn run(
 ) -> Result<RunEnd, RunError> {
     let registry = config.provider_registry(opts.swr_exe.clone())?;
     let def = registry.get(&opts.provider)?;
-    let tasks_path = config.tasks_path(&opts.project, &opts.spec);
-    let mut guard = TasksGuard::new(&tasks_path);
-    let first = guard.read()?;
+    // The spec's files must exist before anything is locked or created for it.
+    let project_tasks = config.tasks_path(&opts.project, &opts.spec);
+    spec::read_bytes(&project_tasks)?;
 
     let runner_id = RunnerId::new_now();
     let lock = SpecLock::acquire(&config.lock_dir(), &opts.project, &opts.spec, &runner_id)?;
@@ -184,6 +190,14 @@ pub async fn run(
             tracing::warn!("could not prune old runners from the store: {e}");
         }
     }
+    // Under the spec lock: two runners never create one worktree.
+    let worktree = open_worktree(config, opts, emit)?;
+    let tasks_path = match &worktree {
+        Some(w) => config.tasks_path(&w.path, &opts.spec),
+        None => project_tasks,
+    };
+    let mut guard = TasksGuard::new(&tasks_path);
+    let first = guard.read()?;
 
     let me = std::process::id();
     let counts = first.counts();
@@ -198,6 +212,7 @@ pub async fn run(
         boot_id: crate::procinfo::boot_id(),
         max_retries: config.retry_max_retries,
         tasks: counts,
+        worktree: worktree.as_ref().map(|w| w.path.clone()),
     })?;
     emit(&RunnerEvent::Started {
         runner_id: runner_id.clone(),
@@ -224,7 +239,7 @@ pub async fn run(
     };
     let mut machine = Machine::new(settings, rand::rngs::StdRng::from_os_rng());
     let mut driver = Driver::new(
-        config, opts, def, store, runner_id, guard, first, stop, emit,
+        config, opts, def, store, runner_id, guard, first, stop, emit, worktree,
     )?;
     match driver.drive(&mut machine).await {
         Ok(end) => {
@@ -237,6 +252,42 @@ pub async fn run(
             Err(e)
         }
     }
+}
+
+/// The spec's worktree when the run asks for one or the spec already has one.
+fn open_worktree(
+    config: &Config,
+    opts: &RunOptions,
+    emit: EventSink<'_>,
+) -> Result<Option<worktree::Worktree>, RunError> {
+    let existing = worktree::existing(&config.cache_dir, &opts.project, &opts.spec);
+    if !opts.worktree && existing.is_none() {
+        return Ok(None);
+    }
+    let spec_rel = config.specs_dir(Path::new("")).join(&opts.spec);
+    let (w, copied) = worktree::prepare(&config.cache_dir, &opts.project, &opts.spec, &spec_rel)?;
+    emit(&RunnerEvent::Warning {
+        message: format!(
+            "{} the worktree {} on branch {} (merged into {} when the spec is done)",
+            if existing.is_some() {
+                "continuing in"
+            } else {
+                "working in"
+            },
+            w.path.display(),
+            w.branch,
+            w.base
+        ),
+    });
+    if copied {
+        emit(&RunnerEvent::Warning {
+            message: format!(
+                "the spec's files differ from the last commit; copied them into the worktree (commit {} to keep them in sync)",
+                spec_rel.display()
+            ),
+        });
+    }
+    Ok(Some(w))
 }
 
 /// The prompt of one attempt: `prompt_template` (or `resume_prompt_template` when the attempt

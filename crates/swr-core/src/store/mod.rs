@@ -408,7 +408,7 @@ const RUNNER_COLS: &str = "runner_id, project, spec, provider, model, status, re
     pid_start_time, boot_id, iteration, retry_count, max_retries, next_attempt_at, tasks_total,
     tasks_done, tasks_in_progress, tasks_pending, tasks_blocked, started_at, updated_at, ended_at,
     agent_pid, agent_pgid, agent_start_time, agent_marker, last_outcome, last_commit, cost_usd,
-    log_path";
+    log_path, worktree";
 
 const ATTEMPT_COLS: &str = "id, runner_id, project, spec, iteration, attempt, started_at,
     ended_at, exit_code, signal, outcome, error, delay_before_next_ms, log_path, session_id,
@@ -442,13 +442,15 @@ impl StoreTx<'_> {
             int(t.pending),
             int(t.blocked),
             ts_value(now),
+            opt(new.worktree.as_deref(), path_value),
         ];
         self.conn
             .execute(
                 "INSERT INTO runners (runner_id, project, spec, provider, model, status, pid,
                  pid_start_time, boot_id, max_retries, tasks_total, tasks_done,
-                 tasks_in_progress, tasks_pending, tasks_blocked, started_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+                 tasks_in_progress, tasks_pending, tasks_blocked, started_at, updated_at, worktree)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16,
+                 ?17)",
                 params_from_iter(values),
             )
             .map_err(|e| self.err(e))?;
@@ -829,6 +831,7 @@ fn runner_from_row(r: &Row<'_>) -> rusqlite::Result<RunnerRecord> {
         last_commit: r.get("last_commit")?,
         cost_usd: r.get("cost_usd")?,
         log_path: r.get::<_, Option<SqlPath>>("log_path")?.map(|p| p.0),
+        worktree: r.get::<_, Option<SqlPath>>("worktree")?.map(|p| p.0),
     })
 }
 

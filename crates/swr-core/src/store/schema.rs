@@ -5,7 +5,7 @@
 //! are plain integer comparisons. Paths are TEXT when valid UTF-8, BLOB otherwise (see
 //! `sql::path_value`).
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE runners (
@@ -102,4 +102,9 @@ CREATE TABLE retry_grants (
     runner_id TEXT NOT NULL
 );
 CREATE INDEX retry_grants_by_time ON retry_grants (at);
+"#;
+
+/// The git worktree a runner works in (`swr run --worktree`, `--parallel`).
+const V4: &str = r#"
+ALTER TABLE runners ADD COLUMN worktree TEXT;
 "#;

@@ -183,6 +183,8 @@ pub struct RunnerRecord {
     pub cost_usd: Option<f64>,
     /// The log file of the current (or last) attempt.
     pub log_path: Option<PathBuf>,
+    /// The git worktree the agent works in, when not the project itself.
+    pub worktree: Option<PathBuf>,
 }
 
 /// What `create_runner` needs; the rest starts at zero / none, with status `Running`.
@@ -199,6 +201,7 @@ pub struct NewRunner {
     pub boot_id: Option<String>,
     pub max_retries: u32,
     pub tasks: TaskCounts,
+    pub worktree: Option<PathBuf>,
 }
 
 /// A patch of a runner: `None` leaves a field as it is. Nullable fields are

@@ -76,6 +76,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
         max_runtime: config.max_runtime,
         clock_started: None,
         ignore_wait: false,
+        worktree: false,
         extra_env: vec![
             ("SWR_SIM_PLAN".into(), PLAN.into()),
             (

@@ -51,6 +51,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         // must not become 8h per spec.
         clock_started: Some(jiff::Timestamp::now()),
         ignore_wait: args.ignore_wait,
+        worktree: args.worktree || args.parallel.is_some(),
         extra_env: Vec::new(),
         swr_exe,
     };
@@ -73,6 +74,9 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
     rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(StopRequest::default());
         install_signals(stop_tx)?;
+        if let Some(n) = args.parallel {
+            return run_parallel(config, &base, specs, n, stop_rx, args.json).await;
+        }
         let mut code = exit::OK;
         let mut skipped = Vec::new();
         let deadline = base
@@ -134,6 +138,65 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// `--all --parallel N`: up to N specs at once, each in its own worktree. The exit code is
+/// the worst of theirs: stopped, then failed, then skipped because another runner has it.
+async fn run_parallel(
+    config: &Config,
+    base: &RunOptions,
+    specs: Vec<String>,
+    n: u32,
+    stop: watch::Receiver<StopRequest>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let mode = if json { Mode::Json } else { Mode::Plain };
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(n as usize));
+    let mut set = tokio::task::JoinSet::new();
+    for s in specs {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        if stop.borrow().is_set() {
+            break;
+        }
+        let (config, stop) = (config.clone(), stop.clone());
+        let opts = RunOptions {
+            spec: s.clone(),
+            ..base.clone()
+        };
+        set.spawn(async move {
+            let reporter = Reporter::new(mode).with_prefix(&opts.spec);
+            let code = run_with(&config, &opts, stop, reporter).await;
+            drop(permit);
+            (opts.spec, code)
+        });
+    }
+    let mut codes = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (spec, code) = joined?;
+        codes.push(match code {
+            Ok(c) => c,
+            Err(e) => {
+                let code = e
+                    .downcast_ref::<ExitError>()
+                    .map_or(exit::FAILURE, |x| x.code);
+                let _ = writeln!(std::io::stderr(), "swr: [{spec}] {e:#}");
+                code
+            }
+        });
+    }
+    let rank = |c: u8| match c {
+        exit::STOPPED => 4,
+        exit::FAILURE => 3,
+        exit::TEMPFAIL => 2,
+        exit::OK => 0,
+        _ => 1,
+    };
+    Ok(codes
+        .into_iter()
+        .max_by_key(|c| rank(*c))
+        .unwrap_or(exit::OK))
+}
+
 /// Runs one spec to its end and maps the end to an exit code.
 pub async fn run_one(
     config: &Config,
@@ -141,7 +204,17 @@ pub async fn run_one(
     stop: watch::Receiver<StopRequest>,
     mode: Mode,
 ) -> anyhow::Result<u8> {
-    let reporter = std::sync::Arc::new(std::sync::Mutex::new(Reporter::new(mode)));
+    run_with(config, opts, stop, Reporter::new(mode)).await
+}
+
+async fn run_with(
+    config: &Config,
+    opts: &RunOptions,
+    stop: watch::Receiver<StopRequest>,
+    reporter: Reporter,
+) -> anyhow::Result<u8> {
+    let mode = reporter.mode();
+    let reporter = std::sync::Arc::new(std::sync::Mutex::new(reporter));
     let ticker = (mode == Mode::Bar).then(|| {
         let r = reporter.clone();
         tokio::spawn(async move {
@@ -175,6 +248,7 @@ pub async fn run_one(
         Err(RunError::Config(e)) => Err(e.into()),
         Err(RunError::Provider(e)) => Err(ExitError::new(exit::CONFIG, e.to_string()).into()),
         Err(RunError::Spec(e)) => Err(ExitError::usage(e.to_string()).into()),
+        Err(RunError::Worktree(e)) => Err(ExitError::usage(e.to_string()).into()),
         Err(e) => Err(e.into()),
     }
 }

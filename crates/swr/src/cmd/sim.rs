@@ -22,6 +22,8 @@ pub const STEPS: &str = "\
 ok              tick the next task, commit, exit 0 with a success result
 tick-crash      tick the next task and commit, then exit 1 (a crash on the way out)
 linger          like ok, then stay alive after the result (a stuck shutdown)
+shared          like ok, and also write shared.txt naming the spec (specs run in
+                parallel then conflict when merged)
 clobber         cut tasks.md short (as if killed mid-write), then die of SIGKILL
 nocommit        a success result, nothing changed
 commit          commit a file without ticking a task
@@ -128,6 +130,11 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
             tick(&mut out, &session, &cwd)?;
             eprintln!("Error: simulated crash after the work was committed");
             Ok(1)
+        }
+        "shared" => {
+            let spec = std::env::var("SWR_SPEC").unwrap_or_default();
+            std::fs::write(cwd.join("shared.txt"), format!("written for {spec}\n"))?;
+            ok(&mut out, &session, &cwd)
         }
         "linger" => {
             ok(&mut out, &session, &cwd)?;
@@ -312,7 +319,9 @@ fn tick(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<Strin
                                         "input": {"file_path": tasks_path.display().to_string()}}]}}),
     );
     spec::set_task_status(&tasks_path, &id, TaskStatus::Done)?;
-    let note = cwd.join("sim-work.txt");
+    // One file per spec: specs run in parallel worktrees merge back without conflicts.
+    let spec = std::env::var("SWR_SPEC").unwrap_or_else(|_| "spec".into());
+    let note = cwd.join(format!("sim-work-{spec}.txt"));
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

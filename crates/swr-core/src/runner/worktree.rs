@@ -1,0 +1,406 @@
+//! Specs run in git worktrees, so that several specs of one repository can run at once.
+//!
+//! A spec's worktree lives under swr's state directory (`<cache_dir>/worktrees/`), never in
+//! the project, on a branch `swr/<spec>` made from the project's HEAD. It is kept while the
+//! spec is unfinished (the next run of the spec continues there) and, once the spec is
+//! complete, merged back with `git merge --no-ff` into the branch the run started from, then
+//! removed — but only when the project's own worktree is clean, still on that branch, and the
+//! merge has no conflict. Otherwise the branch and worktree stay and the caller is told how to
+//! merge. A branch that is not merged is never deleted (`git branch -d` refuses anyway).
+//!
+//! Git plumbing only (argv, no shell); no decisions about the run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+/// One spec's worktree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Worktree {
+    /// The project's own (main) worktree.
+    pub project: PathBuf,
+    pub spec: String,
+    pub path: PathBuf,
+    pub branch: String,
+    /// The branch the first run started from, where the spec is merged back.
+    pub base: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorktreeError {
+    #[error("{project}: not a git repository; --worktree and --parallel need git", project = .0.display())]
+    NotARepo(PathBuf),
+    #[error("{project}: HEAD is detached or has no commit; check out a branch to run specs in worktrees", project = .0.display())]
+    NoBranch(PathBuf),
+    #[error("git {args}: {message}")]
+    Git { args: String, message: String },
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// How a completed spec's branch came back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MergeResult {
+    /// Merged into `into`; the worktree and the branch are gone.
+    Merged { branch: String, into: String },
+    /// Kept: `why` it was not merged and `how` to do it.
+    Kept {
+        branch: String,
+        worktree: PathBuf,
+        why: String,
+        how: String,
+    },
+}
+
+impl MergeResult {
+    pub fn describe(&self) -> String {
+        match self {
+            MergeResult::Merged { branch, into } => {
+                format!("merged {branch} into {into} (--no-ff); its worktree and branch removed")
+            }
+            MergeResult::Kept {
+                branch, why, how, ..
+            } => format!("{branch} not merged: {why}; to merge it: {how}"),
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| WorktreeError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(WorktreeError::Git {
+            args: args.join(" "),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// `swr/<spec>` with what git refuses in a branch name replaced.
+pub fn branch_name(spec: &str) -> String {
+    let mut s: String = spec
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while s.contains("..") {
+        s = s.replace("..", ".");
+    }
+    let s = s.trim_matches(|c| c == '.' || c == '-');
+    let s = s.strip_suffix(".lock").unwrap_or(s);
+    format!("swr/{}", if s.is_empty() { "spec" } else { s })
+}
+
+/// Where the worktrees of `project` live: one directory per project under the state dir,
+/// named after it and a hash of its path (two projects of one name never share it).
+fn project_dir(state_dir: &Path, project: &Path) -> PathBuf {
+    let name = project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into());
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in project.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    state_dir
+        .join("worktrees")
+        .join(format!("{clean}-{:08x}", h as u32))
+}
+
+fn record_path(state_dir: &Path, project: &Path, spec: &str) -> PathBuf {
+    let branch = branch_name(spec);
+    let leaf = branch.trim_start_matches("swr/");
+    project_dir(state_dir, project).join(format!("{leaf}.json"))
+}
+
+/// The worktree a spec already has, if any (its directory still exists).
+pub fn existing(state_dir: &Path, project: &Path, spec: &str) -> Option<Worktree> {
+    let text = std::fs::read_to_string(record_path(state_dir, project, spec)).ok()?;
+    let w: Worktree = serde_json::from_str(&text).ok()?;
+    (w.path.is_dir() && w.spec == spec).then_some(w)
+}
+
+/// The spec's worktree: the existing one, or a new one on `swr/<spec>` from HEAD. `spec_rel`
+/// is the spec's directory relative to the project; when the project's copy differs from the
+/// commit (an uncommitted spec, unsaved edits) it is copied into the new worktree, so the agent
+/// works on the spec the user sees. Returns the worktree and whether that copy happened.
+pub fn prepare(
+    state_dir: &Path,
+    project: &Path,
+    spec: &str,
+    spec_rel: &Path,
+) -> Result<(Worktree, bool), WorktreeError> {
+    if let Some(w) = existing(state_dir, project, spec) {
+        return Ok((w, false));
+    }
+    if !git(project, &["rev-parse", "--is-inside-work-tree"]).is_ok_and(|s| s == "true") {
+        return Err(WorktreeError::NotARepo(project.to_path_buf()));
+    }
+    let base = git(project, &["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .map_err(|_| WorktreeError::NoBranch(project.to_path_buf()))?;
+    git(project, &["rev-parse", "--verify", "--quiet", "HEAD"])
+        .map_err(|_| WorktreeError::NoBranch(project.to_path_buf()))?;
+    let branch = branch_name(spec);
+    let dir = project_dir(state_dir, project);
+    std::fs::create_dir_all(&dir).map_err(|source| WorktreeError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join(branch.trim_start_matches("swr/"));
+    // A worktree directory deleted by hand leaves git's record of it behind.
+    let _ = git(project, &["worktree", "prune"]);
+    let path_s = path.to_string_lossy().into_owned();
+    let exists = git(
+        project,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+    .is_ok();
+    if exists {
+        git(project, &["worktree", "add", &path_s, &branch])?;
+    } else {
+        git(
+            project,
+            &["worktree", "add", "-b", &branch, &path_s, "HEAD"],
+        )?;
+    }
+    let copied = copy_spec_if_changed(project, &path, spec_rel)?;
+    let w = Worktree {
+        project: project.to_path_buf(),
+        spec: spec.to_string(),
+        path,
+        branch,
+        base,
+    };
+    let rec = record_path(state_dir, project, spec);
+    let json = serde_json::to_string_pretty(&w).unwrap_or_default();
+    std::fs::write(&rec, json).map_err(|source| WorktreeError::Io { path: rec, source })?;
+    Ok((w, copied))
+}
+
+/// Copies the spec's files from the project into the worktree where they differ.
+fn copy_spec_if_changed(
+    project: &Path,
+    worktree: &Path,
+    spec_rel: &Path,
+) -> Result<bool, WorktreeError> {
+    let from = project.join(spec_rel);
+    let to = worktree.join(spec_rel);
+    let Ok(entries) = std::fs::read_dir(&from) else {
+        return Ok(false);
+    };
+    let mut copied = false;
+    for e in entries.flatten() {
+        let src = e.path();
+        if !src.is_file() {
+            continue;
+        }
+        let dst = to.join(e.file_name());
+        let same = std::fs::read(&src).ok() == std::fs::read(&dst).ok();
+        if !same {
+            std::fs::create_dir_all(&to).map_err(|source| WorktreeError::Io {
+                path: to.clone(),
+                source,
+            })?;
+            std::fs::copy(&src, &dst).map_err(|source| WorktreeError::Io {
+                path: dst.clone(),
+                source,
+            })?;
+            copied = true;
+        }
+    }
+    Ok(copied)
+}
+
+/// Merges a completed spec's branch back (see the module docs) or says why not and how.
+pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
+    let kept = |why: String| MergeResult::Kept {
+        branch: w.branch.clone(),
+        worktree: w.path.clone(),
+        how: format!(
+            "cd {} && git checkout {} && git merge --no-ff {}",
+            shell_quote(&w.project.to_string_lossy()),
+            w.base,
+            w.branch
+        ),
+        why,
+    };
+    // Work the agent left uncommitted in the worktree would be lost with it.
+    match git(&w.path, &["status", "--porcelain", "--untracked-files=no"]) {
+        Ok(s) if s.is_empty() => {}
+        Ok(_) => {
+            return kept(format!(
+                "the worktree {} has uncommitted changes",
+                w.path.display()
+            ));
+        }
+        Err(e) => return kept(e.to_string()),
+    }
+    match git(&w.project, &["symbolic-ref", "--quiet", "--short", "HEAD"]) {
+        Ok(b) if b == w.base => {}
+        Ok(b) => {
+            return kept(format!(
+                "the project is on branch {b}, not {} where the run started",
+                w.base
+            ));
+        }
+        Err(_) => return kept("the project's HEAD is detached".into()),
+    }
+    match git(
+        &w.project,
+        &["status", "--porcelain", "--untracked-files=no"],
+    ) {
+        Ok(s) if s.is_empty() => {}
+        Ok(s) => {
+            let first = s
+                .lines()
+                .next()
+                .unwrap_or("")
+                .get(3..)
+                .unwrap_or("")
+                .to_string();
+            return kept(format!(
+                "the project's worktree has uncommitted changes (e.g. {first})"
+            ));
+        }
+        Err(e) => return kept(e.to_string()),
+    }
+    // A dry run of the merge: never leave the user's tree half-merged.
+    match conflicts(&w.project, &w.branch) {
+        Ok(files) if files.is_empty() => {}
+        Ok(files) => {
+            return kept(format!(
+                "merging would conflict in {}",
+                files.into_iter().take(5).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Err(e) => return kept(e.to_string()),
+    }
+    let msg = format!("Merge {}: spec '{}' completed by swr", w.branch, w.spec);
+    if let Err(e) = git(
+        &w.project,
+        &["merge", "--no-ff", "--no-edit", "-m", &msg, &w.branch],
+    ) {
+        let _ = git(&w.project, &["merge", "--abort"]);
+        return kept(e.to_string());
+    }
+    let path_s = w.path.to_string_lossy().into_owned();
+    if let Err(e) = git(&w.project, &["worktree", "remove", &path_s]) {
+        return MergeResult::Kept {
+            branch: w.branch.clone(),
+            worktree: w.path.clone(),
+            why: format!("merged, but the worktree could not be removed: {e}"),
+            how: format!("git worktree remove {}", shell_quote(&path_s)),
+        };
+    }
+    // -d, not -D: git itself refuses to delete a branch that is not merged.
+    let _ = git(&w.project, &["branch", "-d", &w.branch]);
+    let _ = std::fs::remove_file(record_path(state_dir, &w.project, &w.spec));
+    MergeResult::Merged {
+        branch: w.branch.clone(),
+        into: w.base.clone(),
+    }
+}
+
+/// The files a merge of `branch` into HEAD would conflict in (`git merge-tree --write-tree`,
+/// which touches neither the index nor the worktree).
+fn conflicts(project: &Path, branch: &str) -> Result<Vec<String>, WorktreeError> {
+    let out = Command::new("git")
+        .args([
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            "HEAD",
+            branch,
+        ])
+        .current_dir(project)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| WorktreeError::Io {
+            path: project.to_path_buf(),
+            source,
+        })?;
+    match out.status.code() {
+        Some(0) => Ok(Vec::new()),
+        // 1: conflicts; stdout is the tree id, then the conflicted files.
+        Some(1) => Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()),
+        _ => Err(WorktreeError::Git {
+            args: "merge-tree --write-tree".into(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_names_are_valid_for_git() {
+        assert_eq!(branch_name("auth"), "swr/auth");
+        assert_eq!(branch_name("user auth: v2"), "swr/user-auth--v2");
+        assert_eq!(branch_name("..x..lock"), "swr/x");
+        assert_eq!(branch_name("a.lock"), "swr/a");
+        assert_eq!(branch_name("..."), "swr/spec");
+    }
+
+    #[test]
+    fn project_dirs_differ_for_projects_of_one_name() {
+        let a = project_dir(Path::new("/s"), Path::new("/r/one/app"));
+        let b = project_dir(Path::new("/s"), Path::new("/r/two/app"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("/s/worktrees"));
+    }
+}
