@@ -39,6 +39,7 @@ fn new_runner(id: &str, project: &Path, spec: &str) -> NewRunner {
         boot_id: procinfo::boot_id(),
         max_retries: 3,
         tasks: tasks(10, 2),
+        worktree: None,
     }
 }
 

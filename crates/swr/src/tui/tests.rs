@@ -111,6 +111,7 @@ fn runner(project: &str, spec: &str, status: RunnerStatus) -> RunnerRecord {
         log_path: Some(PathBuf::from(
             "/repos/app/.spec-workflow/logs/auth/task_7.log",
         )),
+        worktree: None,
     }
 }
 
