@@ -254,6 +254,27 @@ fn main_view_waiting_for_a_rate_limit() {
 }
 
 #[test]
+fn main_view_of_a_queued_runner_in_a_worktree_and_of_a_shared_wait() {
+    let mut app = busy_app();
+    let mut r = runner("app", "auth", RunnerStatus::Queued);
+    r.reason = Some("waiting for an agent slot (3 ahead; max_concurrent_agents 2)".into());
+    r.worktree = Some(PathBuf::from("/cache/worktrees/app-1a2b3c4d/auth"));
+    r.next_attempt_at = None;
+    app.update(Msg::Runners(vec![r]));
+    let f = frame(&app, 120, 30);
+    assert!(f.contains("QUEUE"), "{f}");
+    assert!(f.contains("waiting for an agent slot (3 ahead"), "{f}");
+    assert!(f.contains("/cache/worktrees/app-1a2b3c4d/auth"), "{f}");
+    let mut r = runner("app", "auth", RunnerStatus::Waiting);
+    r.reason = Some("shared rate limit (claude, until 13:02): usage limit reached".into());
+    r.next_attempt_at = Some(ts("2026-03-01T13:02:03Z"));
+    app.update(Msg::Runners(vec![r]));
+    let f = frame(&app, 120, 30);
+    assert!(f.contains("shared rate limit (claude, until 13:02)"), "{f}");
+    assert!(f.contains("rate limit ends in 1h02m"), "{f}");
+}
+
+#[test]
 fn main_view_without_runner_and_without_logs() {
     let mut app = busy_app();
     app.update(Msg::Key(key(KeyCode::Down))); // billing: completed

@@ -128,10 +128,14 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
         && r.status.is_active()
     {
         let left = next.as_second() - now.as_second();
-        let what = if r.status == RunnerStatus::Waiting {
-            "rate limit ends"
-        } else {
-            "next attempt"
+        let budget = r
+            .reason
+            .as_deref()
+            .is_some_and(|x| x.starts_with("retry budget"));
+        let what = match r.status {
+            RunnerStatus::Waiting if budget => "retry budget frees",
+            RunnerStatus::Waiting => "rate limit ends",
+            _ => "next attempt",
         };
         let when = if left > 0 {
             format!("in {}", human_secs(left))
@@ -148,6 +152,12 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
     }
     if let Some(l) = last_outcome(app, r) {
         out.push(Line::from(vec![label(app, "Last"), l]));
+    }
+    if let Some(w) = &r.worktree {
+        out.push(Line::from(vec![
+            label(app, "Worktree"),
+            Span::raw(w.display().to_string()),
+        ]));
     }
     if let Some(c) = &r.last_commit {
         out.push(Line::from(vec![
@@ -192,6 +202,14 @@ fn last_outcome(app: &App, r: &RunnerRecord) -> Option<Span<'static>> {
             }
             if let Some(e) = &a.error {
                 s.push_str(&format!(": {}", e.lines().next().unwrap_or("")));
+            }
+            let ticked = a.ticked.unwrap_or(0) as usize;
+            let committed = a.committed.unwrap_or(false);
+            if ticked > 0 || committed {
+                s.push_str(&format!(
+                    " · {}",
+                    crate::report::progress_words(ticked, committed)
+                ));
             }
             let color = if o.as_str() == "success" {
                 Color::Green
