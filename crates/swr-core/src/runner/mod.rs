@@ -245,12 +245,27 @@ pub async fn run(
         Ok(end) => {
             driver.finish(&end, machine.iterations())?;
             drop(lock);
+            log_own_cpu();
             Ok(end)
         }
         Err(e) => {
             driver.failed(&e);
             Err(e)
         }
+    }
+}
+
+/// swr's own CPU for the whole run (its agents excluded), for the many-runners benchmark.
+fn log_own_cpu() {
+    use nix::sys::resource::{UsageWho, getrusage};
+    if let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) {
+        let us = |t: nix::sys::time::TimeVal| t.tv_sec() * 1_000_000 + t.tv_usec();
+        tracing::debug!(
+            target: "swr::timing",
+            cpu_user_us = us(u.user_time()),
+            cpu_sys_us = us(u.system_time()),
+            "runner finished"
+        );
     }
 }
 
