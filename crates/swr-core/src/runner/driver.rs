@@ -662,7 +662,15 @@ impl<'a, 'e> Driver<'a, 'e> {
         );
         // Progress is judged from tasks.md and HEAD as the agent left them, however it ended.
         let keep_as = PathBuf::from(format!("{}.tasks-damaged.md", s.log_path.display()));
-        let warning = self.reread_tasks(keep_as)?;
+        let warning = match self.reread_tasks(keep_as) {
+            Ok(w) => w,
+            // Not even the copy could be written back (a read-only directory...): judge by
+            // the last good reading rather than end the run over it.
+            Err(e) => Some(format!(
+                "cannot read or restore {}: {e}; progress judged from the last good copy",
+                self.guard.path().display()
+            )),
+        };
         if let Some(w) = &warning {
             self.warn(w.clone());
         }
