@@ -151,6 +151,56 @@ pub fn existing(state_dir: &Path, project: &Path, spec: &str) -> Option<Worktree
     (w.path.is_dir() && w.spec == spec).then_some(w)
 }
 
+/// Every spec worktree recorded under the state directory whose directory still exists.
+pub fn all(state_dir: &Path) -> Vec<Worktree> {
+    let Ok(projects) = std::fs::read_dir(state_dir.join("worktrees")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in projects.flatten() {
+        let Ok(files) = std::fs::read_dir(p.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().is_some_and(|e| e == "json")
+                && let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(w) = serde_json::from_str::<Worktree>(&text)
+                && w.path.is_dir()
+            {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// Points each spec that works in a worktree at the worktree's tasks.md, so that progress is
+/// read where the agent ticks it (`swr specs`, the TUI, `--all`'s choice of unfinished specs).
+pub fn redirect_tasks(
+    state_dir: &Path,
+    projects: &mut [crate::spec::Project],
+    layout: &crate::spec::Layout,
+) {
+    let trees = all(state_dir);
+    if trees.is_empty() {
+        return;
+    }
+    for p in projects.iter_mut() {
+        for s in p.specs.iter_mut() {
+            if let Some(w) = trees
+                .iter()
+                .find(|w| w.project == p.path && w.spec == s.name)
+            {
+                s.tasks_path = layout
+                    .specs_dir(&w.path)
+                    .join(&s.name)
+                    .join(&layout.tasks_filename);
+            }
+        }
+    }
+}
+
 /// The spec's worktree: the existing one, or a new one on `swr/<spec>` from HEAD. `spec_rel`
 /// is the spec's directory relative to the project; when the project's copy differs from the
 /// commit (an uncommitted spec, unsaved edits) it is copied into the new worktree, so the agent

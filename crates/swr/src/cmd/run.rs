@@ -335,6 +335,11 @@ fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {
 }
 
 fn pick_specs(config: &Config, project: &Project, args: &RunArgs) -> anyhow::Result<Vec<String>> {
+    // Specs running in a worktree are judged by the worktree's tasks.md.
+    let mut projects = [project.clone()];
+    swr_core::runner::worktree::redirect_tasks(&config.cache_dir, &mut projects, &config.layout());
+    let [project] = projects;
+    let project = &project;
     let unfinished: Vec<String> = project
         .specs
         .iter()

@@ -92,6 +92,8 @@ pub fn run(config: &Config, args: &SpecsArgs) -> anyhow::Result<u8> {
             spec::discover_projects(&config.repos_root, &config.layout(), &config.ignore_dirs)?
         }
     };
+    let mut projects = projects;
+    swr_core::runner::worktree::redirect_tasks(&config.cache_dir, &mut projects, &config.layout());
     let mut rows = rows(&projects);
     let summary = Summary::of(&projects, &rows);
     if args.unfinished {

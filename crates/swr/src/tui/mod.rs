@@ -73,8 +73,11 @@ fn discover(config: &Config) -> Discovered {
         .repos_root
         .canonicalize()
         .unwrap_or_else(|_| config.repos_root.clone());
-    let projects = swr_core::spec::discover_projects(&root, &config.layout(), &config.ignore_dirs)
-        .map_err(|e| e.to_string())?;
+    let mut projects =
+        swr_core::spec::discover_projects(&root, &config.layout(), &config.ignore_dirs)
+            .map_err(|e| e.to_string())?;
+    // A spec running in a worktree shows the progress its agent makes there.
+    swr_core::runner::worktree::redirect_tasks(&config.cache_dir, &mut projects, &config.layout());
     Ok(projects
         .into_iter()
         .map(|p| {
