@@ -499,6 +499,17 @@ impl<'a, 'e> Driver<'a, 'e> {
         deadline: Option<Timestamp>,
     ) -> Result<Result<Slot, Input>, RunError> {
         let pool = self.slots.clone();
+        let io = |source| RunError::Io {
+            path: self.config.cache_dir.join("slots"),
+            source,
+        };
+        if !pool.anyone_waiting()
+            && let Some(slot) = pool.try_acquire().map_err(io)?
+        {
+            return Ok(Ok(slot));
+        }
+        // It will wait: what the machine recorded (a new iteration...) shows while it does.
+        self.flush()?;
         let cap = pool.cap();
         let (store, id) = (&self.store, &self.runner_id);
         let emit = &mut *self.emit;
