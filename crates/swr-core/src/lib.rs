@@ -2,6 +2,7 @@
 //! retry policy, the state store and the runner loop. It has no terminal dependencies: the
 //! binary crate renders what this crate emits as events.
 
+pub mod bounded_read;
 pub mod config;
 pub mod event;
 pub mod outcome;

@@ -18,9 +18,17 @@ pub struct FileLayer {
 }
 
 pub fn read_file(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_err = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
+    };
+    let bytes = crate::bounded_read::read_regular(path, crate::bounded_read::MAX_FILE_BYTES)
+        .map_err(read_err)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not valid UTF-8",
+        ))
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let parsed: Value = serde_json::from_str(text).map_err(|e| ConfigError::Syntax {

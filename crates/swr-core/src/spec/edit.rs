@@ -14,7 +14,8 @@ use super::{SpecError, TaskStatus};
 /// (or a status line inserted after the heading). Line endings, BOM and every other byte are
 /// kept. Writing the status a task already has leaves the file untouched.
 pub fn set_task_status(path: &Path, id: &str, status: TaskStatus) -> Result<(), SpecError> {
-    let bytes = fs::read(path).map_err(|e| SpecError::io(path, e))?;
+    let bytes = crate::bounded_read::read_regular(path, crate::bounded_read::MAX_FILE_BYTES)
+        .map_err(|e| SpecError::io(path, e))?;
     let text = String::from_utf8(bytes).map_err(|_| SpecError::NotUtf8 {
         path: path.to_path_buf(),
     })?;

@@ -238,14 +238,17 @@ impl SpecError {
 }
 
 /// Reads and parses a tasks.md. A missing file is `Err(SpecError::NotFound)`: callers decide
-/// whether that means "0 tasks". Invalid UTF-8 is read lossily, with a warning.
+/// whether that means "0 tasks". Invalid UTF-8 is read lossily, with a warning. Anything but a
+/// regular file of at most [`crate::bounded_read::MAX_FILE_BYTES`] is an error at once (a FIFO
+/// never blocks the caller).
 pub fn read_tasks(path: &Path) -> Result<TaskList, SpecError> {
     Ok(parse_bytes(&read_bytes(path)?))
 }
 
 /// The raw content of a tasks.md.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, SpecError> {
-    std::fs::read(path).map_err(|e| SpecError::io(path, e))
+    crate::bounded_read::read_regular(path, crate::bounded_read::MAX_FILE_BYTES)
+        .map_err(|e| SpecError::io(path, e))
 }
 
 /// Parses tasks.md bytes; invalid UTF-8 is read lossily, with a warning.
