@@ -287,3 +287,39 @@ fn show_prints_aligned_values_and_sources() {
         .unwrap();
     assert!(retry < heading && heading < mcp, "{text}");
 }
+
+/// XDG base directory spec: a relative `XDG_CACHE_HOME` or `XDG_CONFIG_HOME` is invalid and
+/// ignored; otherwise every working directory would get its own store, locks and config.
+#[test]
+fn relative_xdg_dirs_are_ignored() {
+    let sb = Sandbox::new();
+    sb.write(
+        "work/rel-config/spec-workflow-runner/config.json",
+        r#"{"no_commit_limit": 9}"#,
+    );
+    let v = show_json(
+        sb.swr()
+            .env("XDG_CACHE_HOME", "rel-cache")
+            .env("XDG_CONFIG_HOME", "rel-config"),
+    );
+    let home_cache = sb
+        .path("home")
+        .join(".cache/spec-workflow-runner")
+        .display()
+        .to_string();
+    assert_eq!(v["cache_dir"]["value"], home_cache.as_str());
+    assert_eq!(
+        v["no_commit_limit"]["value"], 3,
+        "the relative config dir was read"
+    );
+    let out = sb
+        .swr()
+        .env("XDG_CONFIG_HOME", "rel-config")
+        .args(["config", "path"])
+        .output()
+        .unwrap();
+    let expected = sb
+        .path("home")
+        .join(".config/spec-workflow-runner/config.json");
+    assert_eq!(stdout(&out).trim(), expected.display().to_string());
+}

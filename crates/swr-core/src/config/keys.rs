@@ -477,10 +477,35 @@ pub fn default_agent_cap() -> u64 {
         .max(2)
 }
 
-/// `$XDG_CACHE_HOME/spec-workflow-runner` when set, else the Python tool's `~/.cache/...`.
+/// `$XDG_CACHE_HOME/spec-workflow-runner` when set to an absolute path, else the Python tool's
+/// `~/.cache/...`. A relative `XDG_CACHE_HOME` is ignored (XDG base directory spec): it would
+/// put a new state store, and new locks, in every working directory.
 fn default_cache_dir() -> String {
-    match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if !dir.is_empty() => format!("{}/spec-workflow-runner", dir.to_string_lossy()),
+    cache_dir_from(std::env::var_os("XDG_CACHE_HOME").as_deref())
+}
+
+fn cache_dir_from(xdg_cache_home: Option<&std::ffi::OsStr>) -> String {
+    match xdg_cache_home {
+        Some(dir) if std::path::Path::new(dir).is_absolute() => {
+            format!("{}/spec-workflow-runner", dir.to_string_lossy())
+        }
         _ => "~/.cache/spec-workflow-runner".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_xdg_cache_home_is_ignored() {
+        use std::ffi::OsStr;
+        assert_eq!(
+            cache_dir_from(Some(OsStr::new("/var/cache/u"))),
+            "/var/cache/u/spec-workflow-runner"
+        );
+        for ignored in [None, Some(OsStr::new("")), Some(OsStr::new("rel/cache"))] {
+            assert_eq!(cache_dir_from(ignored), "~/.cache/spec-workflow-runner");
+        }
     }
 }

@@ -168,13 +168,16 @@ impl LoadOptions {
     }
 }
 
-/// `$XDG_CONFIG_HOME/spec-workflow-runner/config.json`, else `~/.config/...`.
+/// `$XDG_CONFIG_HOME/spec-workflow-runner/config.json`, else `~/.config/...`. A relative
+/// `XDG_CONFIG_HOME` is ignored, as the XDG base directory spec requires: it would name a
+/// different file in every working directory.
 pub fn user_config_path(env: &[(String, String)]) -> Option<PathBuf> {
     let get = |name: &str| {
         env.iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| PathBuf::from(v))
     };
+    let get = |name: &str| get(name).filter(|p| name == "HOME" || p.is_absolute());
     let base = get("XDG_CONFIG_HOME").or_else(|| get("HOME").map(|h| h.join(".config")))?;
     Some(base.join("spec-workflow-runner").join("config.json"))
 }

@@ -388,6 +388,11 @@ fn user_config_path_is_xdg_aware() {
         user_config_path(&env(&[("HOME", "/h")])),
         Some(PathBuf::from("/h/.config/spec-workflow-runner/config.json"))
     );
+    // XDG base directory spec: a relative path is invalid and must be ignored.
+    assert_eq!(
+        user_config_path(&env(&[("HOME", "/h"), ("XDG_CONFIG_HOME", "rel/x")])),
+        Some(PathBuf::from("/h/.config/spec-workflow-runner/config.json"))
+    );
 }
 
 #[test]
