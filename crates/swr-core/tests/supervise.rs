@@ -292,6 +292,40 @@ async fn stop_escalates_to_sigkill_after_the_grace_when_term_is_ignored() {
     assert!(since_stop >= Duration::from_millis(700), "{since_stop:?}");
 }
 
+/// Timers too long for the clock (validation caps config values, but the supervisor must not
+/// rely on it) mean "never": no "overflow when adding duration to instant" panic, neither at
+/// spawn nor when a stop starts the grace period.
+#[tokio::test]
+async fn timers_too_long_for_the_clock_never_fire_and_never_panic() {
+    let o = SuperviseOptions {
+        idle_timeout: Some(Duration::MAX),
+        wall_timeout: Some(Duration::MAX),
+        stop_grace: Duration::MAX,
+        ..opts()
+    };
+    let (r, lines) = run(&sh("echo done"), &o).await;
+    assert_eq!(r.exit, AttemptExit::Exited { code: 0 });
+    assert_eq!(lines, vec![(Stream::Stdout, "done".to_string())]);
+
+    let a = supervise::spawn(&sh("echo ready; exec sleep 30"), &o, None)
+        .await
+        .unwrap();
+    let h = a.stop_handle();
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        a.wait(move |_, l| {
+            if l == "ready" {
+                h.stop();
+            }
+        }),
+    )
+    .await
+    .expect("SIGTERM ends it");
+    assert_eq!(r.exit, AttemptExit::Stopped);
+    assert_eq!(r.raw_signal, Some(15));
+    assert!(supervise::deadline_after(tokio::time::Instant::now(), Some(Duration::MAX)).is_none());
+}
+
 #[tokio::test]
 async fn stop_without_escalation_when_term_works() {
     let a = supervise::spawn(&sh("echo ready; exec sleep 30"), &opts(), None)

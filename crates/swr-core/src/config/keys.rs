@@ -1,6 +1,8 @@
 //! The table of every config key swr knows: its type, default and meaning. One place, so that
 //! validation, `swr config show`, the env mapping and the README reference cannot drift apart.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 /// The shape a key's value must have. Validation turns every accepted input into one normal
@@ -58,6 +60,10 @@ pub struct KeySpec {
     pub kind: Kind,
     pub used: Use,
     pub help: &'static str,
+    /// Durations only: the largest value accepted. Every duration has one, so that no
+    /// accepted value can overflow the clock arithmetic it meets (an `Instant` plus 1e19 s
+    /// panics).
+    pub max: Option<Duration>,
 }
 
 const fn key(name: &'static str, kind: Kind, help: &'static str) -> KeySpec {
@@ -66,6 +72,7 @@ const fn key(name: &'static str, kind: Kind, help: &'static str) -> KeySpec {
         kind,
         used: Use::Used,
         help,
+        max: None,
     }
 }
 
@@ -75,8 +82,23 @@ const fn compat(name: &'static str, kind: Kind, help: &'static str) -> KeySpec {
         kind,
         used: Use::Compat,
         help,
+        max: None,
     }
 }
+
+impl KeySpec {
+    const fn max(mut self, max: Duration) -> KeySpec {
+        self.max = Some(max);
+        self
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest value of any duration key (`max_runtime`): a year of running is already far
+/// past any real use, and keeps every deadline far inside what `Instant` and timestamps hold.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 pub const KEYS: &[KeySpec] = &[
     key(
@@ -149,7 +171,7 @@ pub const KEYS: &[KeySpec] = &[
         "result_grace_seconds",
         Kind::Duration,
         "After the agent's final result event: how long it may take to exit before swr stops it (not a failure).",
-    ),
+    ).max(HOUR),
     key(
         "no_commit_limit",
         Kind::UInt { min: 1 },
@@ -189,17 +211,20 @@ pub const KEYS: &[KeySpec] = &[
         "activity_timeout_seconds",
         Kind::OptDuration,
         "Idle timeout: an attempt with no output at all for this long is stopped (null or 0: off).",
-    ),
+    )
+    .max(WEEK),
     key(
         "iteration_timeout_seconds",
         Kind::OptDuration,
         "Wall timeout of one attempt (null or 0: off).",
-    ),
+    )
+    .max(WEEK),
     key(
         "stop_grace_seconds",
         Kind::Duration,
         "Between SIGTERM and SIGKILL when an attempt is stopped.",
-    ),
+    )
+    .max(HOUR),
     key(
         "retry_on_crash",
         Kind::Bool,
@@ -214,7 +239,8 @@ pub const KEYS: &[KeySpec] = &[
         "retry_backoff_seconds",
         Kind::Duration,
         "Delay before the first retry.",
-    ),
+    )
+    .max(DAY),
     key(
         "retry_backoff_multiplier",
         Kind::Float { min: 1.0 },
@@ -224,7 +250,8 @@ pub const KEYS: &[KeySpec] = &[
         "retry_max_backoff_seconds",
         Kind::Duration,
         "Upper bound of a retry delay.",
-    ),
+    )
+    .max(DAY),
     key(
         "retry_jitter",
         Kind::Jitter,
@@ -244,12 +271,14 @@ pub const KEYS: &[KeySpec] = &[
         "rate_limit_wait_seconds",
         Kind::Duration,
         "Wait after a rate or usage limit that gives no reset time.",
-    ),
+    )
+    .max(WEEK),
     key(
         "rate_limit_jitter_seconds",
         Kind::Duration,
         "Random extra wait (0..this) after a rate-limit reset time.",
-    ),
+    )
+    .max(DAY),
     key(
         "max_iterations",
         Kind::OptUInt,
@@ -259,7 +288,8 @@ pub const KEYS: &[KeySpec] = &[
         "max_runtime",
         Kind::OptDuration,
         "Stop a run after this long, e.g. \"8h\" (null: no limit).",
-    ),
+    )
+    .max(MAX_DURATION),
     key(
         "notify_command",
         Kind::OptArgv,
@@ -284,12 +314,13 @@ pub const KEYS: &[KeySpec] = &[
         "notify_timeout_seconds",
         Kind::Duration,
         "How long a notify_command may run; at the end of a run swr waits for its notifiers this long, then kills them.",
-    ),
+    ).max(HOUR),
     key(
         "tui_refresh_seconds",
         Kind::Duration,
         "Safety-net refresh of the TUI; changes show at once through file notifications.",
-    ),
+    )
+    .max(HOUR),
     key(
         "tui_log_tail_lines",
         Kind::UInt { min: 1 },
@@ -319,12 +350,14 @@ pub const KEYS: &[KeySpec] = &[
         "monitor_refresh_seconds",
         Kind::Duration,
         "Python tool: refresh of spec-workflow-monitor.",
-    ),
+    )
+    .max(MAX_DURATION),
     compat(
         "activity_check_interval_seconds",
         Kind::Duration,
         "Python tool: how often it polled for activity (swr needs no polling).",
-    ),
+    )
+    .max(MAX_DURATION),
     compat(
         "mcp_server_name",
         Kind::Str,
@@ -349,7 +382,8 @@ pub const KEYS: &[KeySpec] = &[
         "completion_check_probe_interval",
         Kind::Duration,
         "Python tool: delay between completion probes.",
-    ),
+    )
+    .max(MAX_DURATION),
     compat(
         "enable_three_phase_workflow",
         Kind::Bool,
@@ -507,5 +541,14 @@ mod tests {
         for ignored in [None, Some(OsStr::new("")), Some(OsStr::new("rel/cache"))] {
             assert_eq!(cache_dir_from(ignored), "~/.cache/spec-workflow-runner");
         }
+    }
+
+    #[test]
+    fn every_duration_key_has_a_maximum() {
+        for k in KEYS {
+            let is_duration = matches!(k.kind, Kind::Duration | Kind::OptDuration);
+            assert_eq!(is_duration, k.max.is_some(), "{}", k.name);
+        }
+        assert!(KEYS.iter().filter_map(|k| k.max).all(|m| m <= MAX_DURATION));
     }
 }

@@ -15,8 +15,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use keys::{KEYS, Kind, Use};
-pub use value::parse_duration;
+pub use keys::{KEYS, Kind, MAX_DURATION, Use};
+pub use value::{human_duration, parse_duration};
+
+/// The largest value the duration key `key` accepts (`None` for a key that is no duration):
+/// flags that set a duration check against the same maximum as the key.
+pub fn duration_max(key: &str) -> Option<Duration> {
+    keys::spec(key).and_then(|k| k.max)
+}
 
 use crate::outcome::Outcome;
 

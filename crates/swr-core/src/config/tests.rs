@@ -395,6 +395,125 @@ fn user_config_path_is_xdg_aware() {
     );
 }
 
+/// Values that validation accepted and that then panicked the run ("overflow when adding
+/// duration to instant"): every duration key has a documented maximum, in every layer.
+#[test]
+fn durations_past_their_maximum_are_config_errors() {
+    for k in KEYS
+        .iter()
+        .filter(|k| matches!(k.kind, Kind::Duration | Kind::OptDuration))
+    {
+        for bad in ["1e19", "\"3000000000000000h\"", "\"100000000h\""] {
+            let err = load_err(&format!("{{\"{}\": {bad}}}", k.name));
+            assert!(
+                err.contains(&format!("key \"{}\": at most ", k.name)),
+                "{}: {err}",
+                k.name
+            );
+        }
+        let max = k.max.unwrap();
+        // The cap must stay at least the first delay: raise it with it.
+        let cap = r#", "retry_max_backoff_seconds": 86400"#;
+        let at_max = load_file(&format!(
+            "{{\"{}\": {}{}}}",
+            k.name,
+            max.as_secs_f64(),
+            if k.name == "retry_backoff_seconds" {
+                cap
+            } else {
+                ""
+            }
+        ));
+        assert!(at_max.is_ok(), "{} at its maximum: {at_max:?}", k.name);
+        let env_err = Config::load(&LoadOptions {
+            env: vec![(
+                format!("SWR_{}", k.name.to_ascii_uppercase()),
+                "1e19".into(),
+            )],
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(env_err.contains("at most"), "{env_err}");
+    }
+    assert_eq!(
+        load_err(r#"{"stop_grace_seconds": "2h"}"#),
+        "<dir>/config.json:1: key \"stop_grace_seconds\": at most 1 hour is allowed, got \"2h\""
+    );
+}
+
+mod no_accepted_duration_panics {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    fn any_duration_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0.0f64..1e21).prop_map(|s| s.to_string()),
+            (0u64..u64::MAX).prop_map(|s| s.to_string()),
+            (
+                0u64..10_000_000_000_000_000,
+                prop::sample::select(vec!["ms", "s", "m", "h", "d", "w", "y"])
+            )
+                .prop_map(|(n, u)| format!("\"{n}{u}\"")),
+        ]
+    }
+
+    fn duration_keys() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(
+            KEYS.iter()
+                .filter(|k| matches!(k.kind, Kind::Duration | Kind::OptDuration))
+                .map(|k| k.name)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    proptest! {
+        /// Whatever duration a config file holds, either validation refuses it or every
+        /// place where a run adds it to the clock copes: the supervisor's timers, the retry
+        /// and rate-limit decisions and their timestamps, the run deadline.
+        #[test]
+        fn accepted_durations_meet_the_clock_without_overflow(
+            key in duration_keys(),
+            value in any_duration_text(),
+            seed in any::<u64>(),
+        ) {
+            // retry_max_backoff_seconds must be ≥ retry_backoff_seconds: keep the pair valid.
+            let text = if key == "retry_backoff_seconds" {
+                format!("{{\"{key}\": {value}, \"retry_max_backoff_seconds\": 86400}}")
+            } else {
+                format!("{{\"{key}\": {value}}}")
+            };
+            let Ok(c) = load_file(&text) else { return Ok(()) };
+            let d = Duration::from_secs_f64(c.values[key].as_f64().unwrap_or(0.0));
+            prop_assert!(d <= MAX_DURATION);
+            let now = tokio::time::Instant::now();
+            for t in [c.activity_timeout, c.iteration_timeout, Some(c.stop_grace), c.max_runtime] {
+                prop_assert_eq!(crate::supervise::deadline_after(now, t).is_some(), t.is_some());
+            }
+            prop_assert!(std::time::Instant::now().checked_add(d).is_some());
+            let ts = jiff::Timestamp::now();
+            prop_assert!(ts.checked_add(jiff::SignedDuration::try_from(d).unwrap()).is_ok());
+            let policy = crate::runner::retry_policy(&c);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut state = crate::retry::RetryState::default();
+            for outcome in [Outcome::Crash, Outcome::RateLimited, Outcome::Crash, Outcome::RateLimited] {
+                let decision = crate::retry::decide(&policy, &state, outcome, None, ts, &mut rng);
+                match &decision {
+                    crate::retry::Decision::RetryAfter(delay) => {
+                        prop_assert!(ts.checked_add(jiff::SignedDuration::try_from(*delay).unwrap()).is_ok());
+                    }
+                    crate::retry::Decision::WaitUntil(until) => {
+                        prop_assert!(*until <= ts + jiff::SignedDuration::from_hours(7 * 24));
+                    }
+                    _ => {}
+                }
+                state.record(&decision);
+            }
+        }
+    }
+}
+
 #[test]
 fn key_lines_follow_nesting_and_strings() {
     let text = "{\n \"a\": {\"b\": 1,\n \"c\": \"x:y\"},\n \"d\"\n : [\"e\"]\n}";

@@ -359,6 +359,19 @@ pub fn normalize(spec: &KeySpec, v: Value, origin: &str) -> Result<Value, Config
             if optional && d.is_zero() {
                 return Ok(Value::Null);
             }
+            if let Some(max) = spec.max
+                && d > max
+            {
+                return Err(invalid(
+                    origin,
+                    key,
+                    format!(
+                        "at most {} is allowed, got {}",
+                        human_duration(max),
+                        show(&v)
+                    ),
+                ));
+            }
             Ok(Value::from(d.as_secs_f64()))
         }
         Kind::StrList => string_list(&v)
@@ -463,6 +476,19 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
         .iter()
         .map(|x| x.as_str().map(str::to_string))
         .collect()
+}
+
+/// A duration maximum as people write it: `7 days`, `1 hour`, `90 s`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    if secs >= 86_400 && secs.is_multiple_of(86_400) && d.subsec_nanos() == 0 {
+        unit(secs / 86_400, "day")
+    } else if secs >= 3600 && secs.is_multiple_of(3600) && d.subsec_nanos() == 0 {
+        unit(secs / 3600, "hour")
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
 }
 
 /// Seconds (`"5"`, `"0.2"`) or humane strings (`"500ms"`, `"5m"`, `"1h 30m"`, `"8h"`).

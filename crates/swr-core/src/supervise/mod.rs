@@ -446,6 +446,12 @@ impl<R: AsyncRead + Unpin> OutputPipe<R> {
     }
 }
 
+/// `from + after`, or `None` ("never") when there is no timer or the sum would overflow the
+/// clock: a timer too long to represent can never fire, and must not panic either.
+pub fn deadline_after(from: Instant, after: Option<Duration>) -> Option<Instant> {
+    after.and_then(|d| from.checked_add(d))
+}
+
 async fn at(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -488,7 +494,7 @@ impl RunningAttempt {
         let mut stop_rx = self.stop_tx.subscribe();
         // A stop requested between spawn and wait must not be lost.
         stop_rx.mark_changed();
-        let wall_deadline = opts.wall_timeout.map(|d| self.started + d);
+        let wall_deadline = deadline_after(self.started, opts.wall_timeout);
         let mut last_output = self.started;
         let mut cause: Option<Cause> = None;
         let mut kill_at: Option<Instant> = None;
@@ -507,10 +513,8 @@ impl RunningAttempt {
             }
             let running = status.is_none();
             let timers_on = running && cause.is_none() && linger_deadline.is_none();
-            let idle_deadline = opts
-                .idle_timeout
-                .filter(|_| timers_on)
-                .map(|d| last_output + d);
+            let idle_deadline =
+                deadline_after(last_output, opts.idle_timeout.filter(|_| timers_on));
             tokio::select! {
                 n = out.read(), if out.is_open() => {
                     handle_chunk(&mut out, n, self.log.as_ref(), &mut emit).await;
@@ -532,7 +536,7 @@ impl RunningAttempt {
                     }
                     leftovers = reap_leftovers(self.pgid, &self.marker, self.start_time, opts.cleanup_grace).await;
                     self.guard.armed = false;
-                    leak_deadline = Some(Instant::now() + opts.leak_timeout);
+                    leak_deadline = deadline_after(Instant::now(), Some(opts.leak_timeout));
                 }
                 () = at(idle_deadline) => {
                     self.begin_stop(&mut cause, Cause::Timeout(TimeoutKind::Idle), &mut kill_at, &mut escalated);
@@ -553,7 +557,11 @@ impl RunningAttempt {
                     match level {
                         StopLevel::None => {}
                         StopLevel::ResultSeen => {
-                            linger_deadline.get_or_insert(Instant::now() + opts.result_grace);
+                            // Overflow is out of reach: validation caps result_grace_seconds.
+                            if linger_deadline.is_none() {
+                                linger_deadline =
+                                    deadline_after(Instant::now(), Some(opts.result_grace));
+                            }
                         }
                         StopLevel::Graceful => {
                             self.begin_stop(&mut cause, Cause::Stop, &mut kill_at, &mut escalated);
@@ -625,7 +633,7 @@ impl RunningAttempt {
             self.signal_all(Signal::SIGKILL);
         } else {
             self.signal_all(Signal::SIGTERM);
-            *kill_at = Some(Instant::now() + self.opts.stop_grace);
+            *kill_at = deadline_after(Instant::now(), Some(self.opts.stop_grace));
         }
     }
 
@@ -681,7 +689,7 @@ async fn reap_leftovers(pgid: u32, marker: &str, since: Option<u64>, grace: Dura
     if found.is_empty() {
         return 0;
     }
-    let deadline = Instant::now() + grace;
+    let deadline = deadline_after(Instant::now(), Some(grace));
     let mut sig = Signal::SIGTERM;
     loop {
         let mut group_hit = false;
@@ -703,8 +711,9 @@ async fn reap_leftovers(pgid: u32, marker: &str, since: Option<u64>, grace: Dura
         if found.is_empty() {
             break;
         }
-        if Instant::now() >= deadline {
-            if sig == Signal::SIGKILL && Instant::now() >= deadline + Duration::from_secs(2) {
+        if let Some(deadline) = deadline.filter(|d| Instant::now() >= *d) {
+            let given_up = deadline_after(deadline, Some(Duration::from_secs(2)));
+            if sig == Signal::SIGKILL && given_up.is_none_or(|g| Instant::now() >= g) {
                 tracing::warn!(
                     pgid,
                     count = found.len(),
