@@ -36,6 +36,17 @@ pub const NEVER_RETRY: [Outcome; 4] = [
 /// clock problem, and waiting longer would look like a hang.
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The shortest repeated rate-limit wait, whatever the configuration says: with
+/// `rate_limit_wait_seconds`, `rate_limit_jitter_seconds` and `retry_backoff_seconds` at 0, an
+/// agent that keeps reporting a limit without a future reset would otherwise be restarted back
+/// to back (1,938 attempts in 8 s, each with its log file). See [`rate_limit_floor`].
+pub const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// How far the floor of repeated rate-limit waits grows at least, even when
+/// `rate_limit_wait_seconds` and `retry_max_backoff_seconds` are lower: five minutes, so that a
+/// limit that never lifts costs a dozen attempts an hour, not thousands.
+pub const MIN_RATE_LIMIT_FLOOR_CAP: Duration = Duration::from_secs(300);
+
 /// How the nominal exponential delay is randomized, so that runners that failed together do
 /// not restart together.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -204,13 +215,16 @@ pub struct RetryState {
     pub retries_used: u32,
     /// The previous retry delay, which decorrelated jitter grows from.
     pub last_delay: Option<Duration>,
+    /// Rate-limit waits decided so far in this iteration: the floor of the next one grows
+    /// with it.
+    pub rate_limit_waits: u32,
 }
 
 impl RetryState {
     /// Apply a decision: a `RetryAfter` uses up one retry and becomes `last_delay`; a
-    /// `Continue` ends the failure streak (the iteration finished) and resets the state;
-    /// `WaitUntil` and `GiveUp` leave it unchanged (a wait is not a retry, and after giving up
-    /// the counts are kept for reporting).
+    /// `Continue` ends the failure streak (the iteration finished) and resets the state; a
+    /// `WaitUntil` is counted in `rate_limit_waits` but uses up no retry; `GiveUp` leaves it
+    /// unchanged (the counts are kept for reporting).
     pub fn record(&mut self, d: &Decision) {
         match d {
             Decision::RetryAfter(delay) => {
@@ -218,7 +232,10 @@ impl RetryState {
                 self.last_delay = Some(*delay);
             }
             Decision::Continue => self.reset(),
-            Decision::WaitUntil(_) | Decision::GiveUp { .. } => {}
+            Decision::WaitUntil(_) => {
+                self.rate_limit_waits = self.rate_limit_waits.saturating_add(1);
+            }
+            Decision::GiveUp { .. } => {}
         }
     }
 
@@ -263,7 +280,8 @@ impl Decision {
 /// - `rate_limited` → [`Decision::WaitUntil`]: `reset_at + U(0, rate_limit_jitter)` when the
 ///   reset is in the future; `now + U(0, rate_limit_jitter)` when it has passed; `now +
 ///   rate_limit_wait + U(0, rate_limit_jitter)` when no reset is known (jittered too: runners
-///   sharing an account hit the limit together); never later than `now + 7 days`.
+///   sharing an account hit the limit together); never earlier than `now +`
+///   [`rate_limit_floor`] and never later than `now + 7 days`.
 /// - [`NEVER_RETRY`] classes, any failure when `retry_on_crash` is false, and classes outside
 ///   `retry_on` → [`Decision::GiveUp`] at once.
 /// - otherwise [`Decision::RetryAfter`] with [`backoff`] while `retries_used < max_retries`,
@@ -282,7 +300,9 @@ pub fn decide(
     match outcome {
         Outcome::Success | Outcome::NoProgress => return Decision::Continue,
         Outcome::RateLimited => {
-            return Decision::WaitUntil(rate_limit_until(policy, reset_at, now, rng));
+            let until = rate_limit_until(policy, reset_at, now, rng);
+            let floor = rate_limit_floor(policy, state.rate_limit_waits);
+            return Decision::WaitUntil(until.max(add(now, floor)));
         }
         _ => {}
     }
@@ -363,6 +383,34 @@ fn secs_to_duration(secs: f64) -> Duration {
         return Duration::ZERO;
     }
     Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+}
+
+/// The shortest wait after a rate limit, when `waits` rate-limit waits came before it in the
+/// iteration. The first one honours the reset as given (a reset already past may well have
+/// lifted the limit: trying again at once is right once). From the second on: the retry
+/// backoff, at least [`MIN_RATE_LIMIT_WAIT`], grown by the multiplier per wait (by 2 when the
+/// multiplier is 1), up to the largest of `rate_limit_wait`, `max_backoff` and
+/// [`MIN_RATE_LIMIT_FLOOR_CAP`]. A limit that keeps naming a reset already
+/// past (a CLI misreporting it, a skewed clock) then backs off like a crash instead of
+/// restarting the agent back to back, and no cap set to 0 can turn the floor off.
+pub fn rate_limit_floor(policy: &RetryPolicy, waits: u32) -> Duration {
+    let Some(exp) = waits.checked_sub(1) else {
+        return Duration::ZERO;
+    };
+    let base = policy.backoff.max(MIN_RATE_LIMIT_WAIT).as_secs_f64();
+    let cap = policy
+        .rate_limit_wait
+        .max(policy.max_backoff)
+        .clamp(MIN_RATE_LIMIT_FLOOR_CAP, MAX_RATE_LIMIT_WAIT)
+        .as_secs_f64();
+    // A multiplier of 1 (constant retry delays) must not make the floor constant too.
+    let mult = if policy.multiplier.is_finite() && policy.multiplier > 1.0 {
+        policy.multiplier
+    } else {
+        2.0
+    };
+    let exp = i32::try_from(exp).unwrap_or(i32::MAX);
+    secs_to_duration((base * mult.powi(exp)).min(cap))
 }
 
 fn rate_limit_until(
@@ -602,6 +650,7 @@ mod tests {
         let mut state = RetryState {
             retries_used: 2,
             last_delay: Some(Duration::from_secs(10)),
+            rate_limit_waits: 1,
         };
         for o in [Outcome::Success, Outcome::NoProgress] {
             let d = decide(&exact(), &state, o, None, now(), &mut rng);
@@ -618,6 +667,7 @@ mod tests {
         let mut state = RetryState {
             retries_used: 3, // even with no retries left
             last_delay: None,
+            rate_limit_waits: 0,
         };
         for seed in 0..200 {
             let mut rng = StdRng::seed_from_u64(seed);
@@ -638,7 +688,11 @@ mod tests {
             );
             let before = state.clone();
             state.record(&d);
-            assert_eq!(state, before, "a wait uses up no retry");
+            assert_eq!(
+                state.retries_used, before.retries_used,
+                "a wait uses up no retry"
+            );
+            assert_eq!(state.rate_limit_waits, before.rate_limit_waits + 1);
         }
     }
 
@@ -683,6 +737,62 @@ mod tests {
                 "{t}"
             );
         }
+    }
+
+    /// The configuration that ran 1,938 attempts in 8 s: every wait and jitter at 0.
+    #[test]
+    fn rate_limits_back_off_even_with_every_wait_configured_to_zero() {
+        let policy = RetryPolicy {
+            backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+            rate_limit_wait: Duration::ZERO,
+            rate_limit_jitter: Duration::ZERO,
+            ..exact()
+        };
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut state = RetryState::default();
+        let mut waits = Vec::new();
+        for reset in [
+            None,
+            Some(now()),
+            Some(now() - SignedDuration::from_secs(60)),
+            None,
+        ] {
+            let d = decide(
+                &policy,
+                &state,
+                Outcome::RateLimited,
+                reset,
+                now(),
+                &mut rng,
+            );
+            let Decision::WaitUntil(t) = d else {
+                panic!("{d:?}")
+            };
+            waits.push(t.duration_since(now()).as_secs());
+            state.record(&d);
+        }
+        assert_eq!(state.rate_limit_waits, 4);
+        // Once at once, then 1 s (the floor's minimum) doubling.
+        assert_eq!(waits, [0, 1, 2, 4]);
+        // With a backoff the floor grows from it, up to rate_limit_wait, max_backoff or
+        // five minutes, whichever is largest.
+        let policy = RetryPolicy {
+            backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(60),
+            rate_limit_wait: Duration::ZERO,
+            multiplier: 1.0,
+            ..policy
+        };
+        let floors: Vec<u64> = (0..7)
+            .map(|n| rate_limit_floor(&policy, n).as_secs())
+            .collect();
+        assert_eq!(floors, [0, 60, 120, 240, 300, 300, 300]);
+        let policy = RetryPolicy {
+            rate_limit_wait: Duration::from_secs(900),
+            ..policy
+        };
+        assert_eq!(rate_limit_floor(&policy, 6).as_secs(), 900);
     }
 
     #[test]
@@ -780,6 +890,45 @@ mod tests {
                     // Never below (1 - r) of the exact delay, itself at least min(base, cap).
                     let floor = (base_ms.min(cap_ms) as f64 / 1000.0) * (1.0 - r);
                     prop_assert!(d.as_secs_f64() >= floor - 1e-6, "{:?} < {}", d, floor);
+                }
+            }
+
+            /// Whatever the policy, no repeated rate limit restarts the agent sooner than a
+            /// second later, and later waits of an iteration are never shorter than earlier
+            /// floors.
+            #[test]
+            fn no_policy_restarts_a_rate_limited_agent_back_to_back(
+                backoff_ms in 0u64..20_000,
+                extra_cap_ms in 0u64..100_000,
+                mult in 1.0f64..4.0,
+                wait_ms in 0u64..20_000,
+                jitter_ms in 0u64..2_000,
+                resets in proptest::collection::vec(proptest::option::of(-100i64..3), 1..12),
+                seed in any::<u64>(),
+            ) {
+                let policy = RetryPolicy {
+                    backoff: Duration::from_millis(backoff_ms),
+                    max_backoff: Duration::from_millis(backoff_ms + extra_cap_ms),
+                    multiplier: mult,
+                    rate_limit_wait: Duration::from_millis(wait_ms),
+                    rate_limit_jitter: Duration::from_millis(jitter_ms),
+                    jitter: Jitter::None,
+                    ..RetryPolicy::default()
+                };
+                let mut rng = StdRng::seed_from_u64(seed);
+                let mut state = RetryState::default();
+                let mut last_floor = Duration::ZERO;
+                for r in resets {
+                    let reset = r.map(|s| now() + SignedDuration::from_secs(s));
+                    let d = decide(&policy, &state, Outcome::RateLimited, reset, now(), &mut rng);
+                    let Decision::WaitUntil(t) = d else { panic!("{d:?}") };
+                    if state.rate_limit_waits > 0 {
+                        prop_assert!(t >= now() + SignedDuration::from_secs(1), "{t}");
+                    }
+                    let floor = rate_limit_floor(&policy, state.rate_limit_waits);
+                    prop_assert!(floor >= last_floor);
+                    last_floor = floor;
+                    state.record(&d);
                 }
             }
 
