@@ -78,6 +78,11 @@ fn child_entry() {
             println!("LOCKED");
             std::thread::sleep(Duration::from_secs(120));
         }
+        "hold_guard" => {
+            let _guard = SpecGuard::acquire(Path::new(&arg)).unwrap();
+            println!("GUARDED");
+            std::thread::sleep(Duration::from_secs(120));
+        }
         "write_loop" => {
             let store = Store::open(Path::new(&arg)).unwrap();
             for n in 0u64.. {
@@ -1211,4 +1216,246 @@ fn acquire_waits_out_an_observer_probe_but_not_a_live_holder() {
         other => panic!("{other:?}"),
     }
     drop(lock);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One runner per spec, really (issue 9)
+
+/// `specs/alias -> demo` and `demo` are one spec: one guard. It lives in no file, so deleting
+/// the cache dir cannot free it; the kernel frees it when the holder dies.
+#[test]
+fn spec_guard_is_keyed_on_the_resolved_spec_dir_and_frees_when_its_holder_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = dir.path().join("proj/.spec-workflow/specs");
+    std::fs::create_dir_all(specs.join("demo")).unwrap();
+    std::fs::create_dir_all(specs.join("other")).unwrap();
+    std::os::unix::fs::symlink("demo", specs.join("alias")).unwrap();
+
+    let guard = SpecGuard::acquire(&specs.join("demo")).unwrap();
+    assert_eq!(guard.key(), specs.join("demo").canonicalize().unwrap());
+    match SpecGuard::acquire(&specs.join("alias")) {
+        Err(LockError::Held {
+            holder_pid, path, ..
+        }) => {
+            assert_eq!(holder_pid, Some(std::process::id()));
+            assert_eq!(path, specs.join("demo").canonicalize().unwrap());
+        }
+        other => panic!("the alias got its own guard: {other:?}"),
+    }
+    let _other = SpecGuard::acquire(&specs.join("other")).unwrap();
+    drop(guard);
+    drop(guard_soon(&specs.join("alias")));
+
+    let mut child = ChildProc::spawn("hold_guard", &specs.join("alias").display().to_string());
+    child.wait_for(|l| l.ends_with("GUARDED"));
+    match SpecGuard::acquire(&specs.join("demo")) {
+        Err(LockError::Held { holder_pid, .. }) => assert_eq!(holder_pid, Some(child.pid())),
+        other => panic!("{other:?}"),
+    }
+    child.kill9();
+    guard_soon(&specs.join("demo"));
+}
+
+/// The guard once free. Other tests of this binary fork (`sleep`, children) at any moment, and
+/// a forked child holds a copy of every descriptor, the guard's socket included, until it
+/// execs: a release may take that long to show.
+fn guard_soon(spec_dir: &Path) -> SpecGuard {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match SpecGuard::acquire(spec_dir) {
+            Ok(g) => return g,
+            Err(e) if Instant::now() > deadline => panic!("still held after 5 s: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// A user cleaning `~/.cache` deletes `locks/` under live runners: the next runner recreates
+/// it private (0700); a symlink in its place is refused, never followed.
+#[test]
+fn lock_dir_is_recreated_private_and_a_symlinked_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let locks = dir.path().join("cache/locks");
+    let project = dir.path();
+    drop(SpecLock::acquire(&locks, project, "s", &id("r-one")).unwrap());
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    let lock = SpecLock::acquire(&locks, project, "s", &id("r-two")).unwrap();
+    for d in [&locks, &dir.path().join("cache")] {
+        let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+    drop(lock);
+
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let linked = dir.path().join("linked-locks");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    match SpecLock::acquire(&linked, project, "s", &id("r-three")) {
+        Err(LockError::Io { source, .. }) => {
+            assert!(source.to_string().contains("symlink"), "{source}")
+        }
+        other => panic!("a symlinked lock dir was used: {other:?}"),
+    }
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // A lock file replaced by a symlink is not followed either.
+    let path = lock_file_path(&locks, project, "t");
+    std::os::unix::fs::symlink(elsewhere.join("target"), &path).unwrap();
+    assert!(SpecLock::acquire(&locks, project, "t", &id("r-four")).is_err());
+    assert!(!elsewhere.join("target").exists());
+}
+
+/// Before a run starts, the store names a live runner of the spec even when its lock file is
+/// gone; this process itself and dead or finished runners do not count.
+#[test]
+fn live_runner_is_found_by_pid_and_start_time_without_a_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    // No lock dir at all: deleted under the runners.
+    let locks = dir.path().join("locks");
+    let p = Path::new("/p");
+    store.create_runner(&new_runner("r-me", p, "s")).unwrap();
+    assert!(
+        store.live_runner(&locks, p, "s").unwrap().is_none(),
+        "this process"
+    );
+
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut other = new_runner("r-other", p, "s");
+    other.pid = sleeper.id();
+    other.pid_start_time = procinfo::start_time(sleeper.id());
+    store.create_runner(&other).unwrap();
+    let live = store.live_runner(&locks, p, "s").unwrap().unwrap();
+    assert_eq!(live.runner_id, id("r-other"));
+    assert!(store.live_runner(&locks, p, "t").unwrap().is_none());
+    assert!(
+        store
+            .live_runner(&locks, Path::new("/q"), "s")
+            .unwrap()
+            .is_none()
+    );
+
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(
+        store.live_runner(&locks, p, "s").unwrap().is_none(),
+        "dead now"
+    );
+}
+
+/// A runner that ends because the store refused a write (a full disk) leaves the reason in
+/// its lock file; the next look at the store records a failure with that reason, not "runner
+/// process died", and closes its attempt with it.
+#[test]
+fn an_exit_note_turns_a_dead_runner_into_a_recorded_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let locks = dir.path().join("locks");
+    let store = Store::open(&dir.path().join("s.db")).unwrap();
+    let project = dir.path().join("proj");
+    std::fs::create_dir(&project).unwrap();
+
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let (pid, st) = (sleeper.id(), procinfo::start_time(sleeper.id()));
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    for (rid, spec) in [("r-noted", "noted"), ("r-plain", "plain")] {
+        let mut r = new_runner(rid, &project, spec);
+        r.pid = pid;
+        r.pid_start_time = st;
+        store.create_runner(&r).unwrap();
+        store
+            .start_attempt(&NewAttempt {
+                runner_id: id(rid),
+                iteration: 1,
+                attempt: 1,
+                started_at: Timestamp::now(),
+                log_path: PathBuf::from("/l.log"),
+                resumed_session: None,
+            })
+            .unwrap();
+        drop(SpecLock::acquire(&locks, &project, spec, &id(rid)).unwrap());
+    }
+    SpecLock::record_exit(
+        &locks,
+        &project,
+        "noted",
+        &id("r-noted"),
+        "state store failed: database or disk is full\nsecond line",
+    )
+    .unwrap();
+    // A note for another runner id is not written.
+    SpecLock::record_exit(&locks, &project, "plain", &id("r-someone"), "x").unwrap();
+    assert_eq!(
+        SpecLock::exit_note(&locks, &project, "noted", &id("r-noted")).as_deref(),
+        Some("state store failed: database or disk is full second line")
+    );
+    assert_eq!(
+        SpecLock::exit_note(&locks, &project, "plain", &id("r-plain")),
+        None
+    );
+
+    let marked = store.reconcile(&locks).unwrap();
+    assert_eq!(marked.len(), 2);
+    let noted = store.runner(&id("r-noted")).unwrap().unwrap();
+    assert_eq!(noted.status, RunnerStatus::Failed);
+    assert!(
+        noted
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("database or disk is full"),
+        "{noted:?}"
+    );
+    let plain = store.runner(&id("r-plain")).unwrap().unwrap();
+    assert_eq!(plain.status, RunnerStatus::Crashed);
+    let a = store
+        .attempts(&AttemptFilter {
+            runner: Some(id("r-noted")),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        a[0].error
+            .as_deref()
+            .unwrap()
+            .starts_with("swr exited during this attempt"),
+        "{a:?}"
+    );
+    // The next runner of the spec takes the lock over and the note with it.
+    drop(SpecLock::acquire(&locks, &project, "noted", &id("r-next")).unwrap());
+    assert_eq!(
+        SpecLock::exit_note(&locks, &project, "noted", &id("r-noted")),
+        None
+    );
+}
+
+/// Observers read a store they cannot write: nothing is created or migrated, writes fail.
+#[test]
+fn a_read_only_store_reads_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    assert!(Store::open_read_only(&path).is_err(), "never created");
+    assert!(!path.exists());
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .create_runner(&new_runner("r-a", Path::new("/p"), "s"))
+            .unwrap();
+        store
+            .set_wait(Path::new("/p"), "s", at(60), "rate limited")
+            .unwrap();
+    }
+    let ro = Store::open_read_only(&path).unwrap();
+    assert_eq!(ro.runners(&RunnerFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        ro.wait_for(Path::new("/p"), "s").unwrap().unwrap().0,
+        at(60)
+    );
+    assert!(ro.clear_wait(Path::new("/p"), "s").is_err());
+    assert!(
+        ro.dead_runners(&dir.path().join("locks"))
+            .unwrap()
+            .is_empty()
+    );
 }

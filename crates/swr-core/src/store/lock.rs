@@ -4,6 +4,11 @@
 //!
 //! Lock files are never deleted: removing one while another process has it open would let two
 //! processes hold locks on two different inodes of the same name.
+//!
+//! Users delete files swr did not expect them to (`rm -rf ~/.cache`), and a spec directory can
+//! be reached by two names (`specs/alias -> demo`). [`SpecGuard`] closes both holes: a second
+//! lock, keyed on the resolved path of the spec directory and held where no file deletion
+//! reaches it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -75,14 +80,10 @@ impl SpecLock {
         spec: &str,
         runner_id: &RunnerId,
     ) -> Result<SpecLock, LockError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(lock_dir)
-            .map_err(|source| LockError::Io {
-                path: lock_dir.to_path_buf(),
-                source,
-            })?;
+        ensure_private_dir(lock_dir).map_err(|source| LockError::Io {
+            path: lock_dir.to_path_buf(),
+            source,
+        })?;
         let path = lock_file_path(lock_dir, project, spec);
         let io = |source| LockError::Io {
             path: path.clone(),
@@ -90,13 +91,15 @@ impl SpecLock {
         };
         let deadline = Instant::now() + BUSY_RETRY_FOR;
         loop {
-            // std opens with O_CLOEXEC, so agents we spawn never inherit the lock.
+            // std opens with O_CLOEXEC, so agents we spawn never inherit the lock. A symlink
+            // planted in place of the lock file is refused, never followed.
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
                 .open(&path)
                 .map_err(io)?;
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -136,7 +139,7 @@ impl SpecLock {
     /// does not exist or cannot be opened.
     pub fn is_held(lock_dir: &Path, project: &Path, spec: &str) -> Option<Holder> {
         let path = lock_file_path(lock_dir, project, spec);
-        let file = File::open(&path).ok()?;
+        let file = open_existing(&path).ok()?;
         match Flock::lock(file, FlockArg::LockSharedNonblock) {
             Ok(_probe) => None,
             Err((file, Errno::EWOULDBLOCK)) => Some(read_holder(&file)),
@@ -150,6 +153,188 @@ impl SpecLock {
 
     /// Release the lock (dropping it does the same).
     pub fn release(self) {}
+
+    /// After runner `runner_id` released the lock of (`project`, `spec`) on its way out of a
+    /// failure the store could not record (a full disk, a store that stays locked), leave the
+    /// reason in the lock file, where [`SpecLock::exit_note`] finds it: the next observer then
+    /// records a deliberate exit, not a crash. The file already exists and holds a line, so a
+    /// short note overwrites it in place and needs no new disk block. Does nothing when the
+    /// lock is held again or names another runner.
+    pub fn record_exit(
+        lock_dir: &Path,
+        project: &Path,
+        spec: &str,
+        runner_id: &RunnerId,
+        reason: &str,
+    ) -> std::io::Result<()> {
+        let path = lock_file_path(lock_dir, project, spec);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&path)?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, errno)| std::io::Error::from(errno))?;
+        let holder = read_holder(&lock);
+        if holder.runner_id.as_ref() != Some(runner_id) {
+            return Ok(());
+        }
+        let note: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(EXIT_NOTE_MAX)
+            .collect();
+        let pid = holder
+            .pid
+            .map_or_else(|| "-".to_string(), |p| p.to_string());
+        let st = holder
+            .start_time
+            .map_or_else(|| "-".to_string(), |s| s.to_string());
+        let mut f: &File = &lock;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(format!("{pid} {st} {runner_id}\nexit {note}\n").as_bytes())?;
+        let end = f.stream_position()?;
+        f.set_len(end)
+    }
+
+    /// The exit note [`SpecLock::record_exit`] left for `runner_id`, if the lock file still
+    /// holds one for it.
+    pub fn exit_note(
+        lock_dir: &Path,
+        project: &Path,
+        spec: &str,
+        runner_id: &RunnerId,
+    ) -> Option<String> {
+        let file = open_existing(&lock_file_path(lock_dir, project, spec)).ok()?;
+        let mut s = String::new();
+        (&file).take(8192).read_to_string(&mut s).ok()?;
+        let holder = parse_holder(&s);
+        if holder.runner_id.as_ref() != Some(runner_id) {
+            return None;
+        }
+        s.lines()
+            .find_map(|l| l.strip_prefix("exit "))
+            .map(str::to_string)
+    }
+}
+
+/// Longest exit note, in characters: it fits in the lock file's first disk block.
+const EXIT_NOTE_MAX: usize = 1000;
+
+fn open_existing(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 when it is missing, as after a user
+/// cleaned the cache dir while runners worked, then checks that it is a real directory of
+/// ours: a symlink there would send every lock file wherever it points, so it is refused,
+/// never followed; so is a directory other users can write to.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    let refuse = |why: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            why.to_string(),
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symlink; swr keeps its locks in a real directory (remove the link)");
+    }
+    if !meta.is_dir() {
+        return refuse("is not a directory");
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return refuse("belongs to another user");
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse("is writable by other users; `chmod 700` it");
+    }
+    Ok(())
+}
+
+/// The second lock of a run: one per spec directory, resolved (`specs/alias -> demo` and
+/// `demo` are one spec), held in the kernel's abstract socket namespace rather than in a file,
+/// so that deleting the cache dir (or its `locks/`) while a runner works cannot free it. The
+/// kernel releases it when its holder dies, like a `flock`. It complements [`SpecLock`], whose
+/// file observers probe and which names the runner.
+///
+/// Linux only; elsewhere [`SpecGuard::acquire`] always succeeds and the lock file (plus the
+/// store's record of live runners) is all there is.
+#[derive(Debug)]
+pub struct SpecGuard {
+    #[cfg(target_os = "linux")]
+    _socket: std::os::unix::net::UnixListener,
+    key: PathBuf,
+}
+
+impl SpecGuard {
+    /// Takes the guard of the spec directory `spec_dir`. `Err(LockError::Held)` (with the
+    /// holder's pid when the kernel tells it) when another process has it; `path` in the error
+    /// is the resolved spec directory.
+    pub fn acquire(spec_dir: &Path) -> Result<SpecGuard, LockError> {
+        let key = std::fs::canonicalize(spec_dir).map_err(|source| LockError::Io {
+            path: spec_dir.to_path_buf(),
+            source,
+        })?;
+        Self::bind(key)
+    }
+
+    /// The resolved spec directory this guard is keyed on.
+    pub fn key(&self) -> &Path {
+        &self.key
+    }
+
+    #[cfg(target_os = "linux")]
+    fn bind(key: PathBuf) -> Result<SpecGuard, LockError> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+        let mut h = Fnv::new();
+        h.write(std::os::unix::ffi::OsStrExt::as_bytes(key.as_os_str()));
+        // The uid keeps users apart; the hash keeps the name under the 107-byte limit.
+        let name = format!(
+            "swr/spec-guard/{}/{:016x}",
+            nix::unistd::geteuid().as_raw(),
+            h.0
+        );
+        let io = |source| LockError::Io {
+            path: key.clone(),
+            source,
+        };
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).map_err(io)?;
+        match UnixListener::bind_addr(&addr) {
+            Ok(socket) => Ok(SpecGuard {
+                _socket: socket,
+                key,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                // The holder listens: a connection tells who it is.
+                let holder_pid = UnixStream::connect_addr(&addr).ok().and_then(|c| {
+                    nix::sys::socket::getsockopt(&c, nix::sys::socket::sockopt::PeerCredentials)
+                        .ok()
+                        .and_then(|cred| u32::try_from(cred.pid()).ok())
+                });
+                Err(LockError::Held {
+                    holder_pid,
+                    runner_id: None,
+                    path: key,
+                })
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn bind(key: PathBuf) -> Result<SpecGuard, LockError> {
+        Ok(SpecGuard { key })
+    }
 }
 
 fn holder_alive(h: &Holder) -> bool {

@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params_from_iter};
 
-pub use lock::{Holder, LockError, SpecLock, lock_file_path};
+pub use lock::{Holder, LockError, SpecGuard, SpecLock, ensure_private_dir, lock_file_path};
 pub use retry_log::{RetryLog, RetryLogAttempt, write_retry_log};
 pub use shared::{AccountWait, BudgetSpent};
 pub use stats::RetryStats;
@@ -113,6 +113,50 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         migrate(&mut conn, path)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Open an existing store for reading only, for observers that must work when the cache
+    /// dir is read-only (a mounted backup, a cleaned-up permission): nothing is created,
+    /// migrated or written. A WAL database in a directory where SQLite cannot create its
+    /// `-shm` file is opened `immutable` (no locking: a writer, if any, cannot be on that
+    /// directory anyway). An older schema is read as it is; a newer one is refused.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let try_open = |uri: &str| -> rusqlite::Result<(Connection, i64)> {
+            let conn = Connection::open_with_flags(uri, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // The first read is what needs the -shm file.
+            let v = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?;
+            Ok((conn, v))
+        };
+        let uri = format!("file:{}", uri_path(path));
+        let (conn, version) = match try_open(&uri) {
+            Ok(ok) => ok,
+            Err(first) => {
+                if !path.is_file() {
+                    return Err(err(first));
+                }
+                try_open(&format!("{uri}?immutable=1")).map_err(|_| err(first))?
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
         Ok(Store {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -274,15 +318,12 @@ impl Store {
     /// Without a recorded start time, an existing pid counts as alive: never mark a live
     /// runner crashed. The status change is conditional on the record still being active, so a
     /// runner that finished meanwhile keeps its own final status.
+    ///
+    /// A runner that left an exit note in its lock file ([`SpecLock::record_exit`]: it failed
+    /// because the store itself could not be written) is marked `Failed` with that reason
+    /// instead: it ended on purpose, it did not die.
     pub fn reconcile(&self, lock_dir: &Path) -> Result<Vec<RunnerRecord>, StoreError> {
-        let candidates = self.runners(&RunnerFilter {
-            active_only: true,
-            ..RunnerFilter::default()
-        })?;
-        let dead: Vec<RunnerRecord> = candidates
-            .into_iter()
-            .filter(|r| !runner_alive(r, lock_dir))
-            .collect();
+        let dead = self.dead_runners(lock_dir)?;
         if dead.is_empty() {
             return Ok(dead);
         }
@@ -290,24 +331,44 @@ impl Store {
             let now = now_ms();
             let mut marked = Vec::new();
             for r in dead {
-                let reason = format!("runner process died (pid {})", r.pid);
+                let note = SpecLock::exit_note(lock_dir, &r.project, &r.spec, &r.runner_id);
+                let (status, reason, attempt_error) = match &note {
+                    Some(note) => (
+                        RunnerStatus::Failed,
+                        format!("swr error: {note}"),
+                        format!("swr exited during this attempt: {note}"),
+                    ),
+                    None => (
+                        RunnerStatus::Crashed,
+                        format!("runner process died (pid {})", r.pid),
+                        "swr died during this attempt; its outcome is unknown".to_string(),
+                    ),
+                };
                 let n = tx
                     .conn
                     .execute(
-                        "UPDATE runners SET status = 'crashed', reason = ?2, updated_at = ?3,
+                        "UPDATE runners SET status = ?4, reason = ?2, updated_at = ?3,
                          ended_at = COALESCE(ended_at, ?3)
                          WHERE runner_id = ?1 AND status IN ('queued', 'running', 'waiting')",
-                        rusqlite::params![r.runner_id.as_str(), reason, now.as_millisecond()],
+                        rusqlite::params![
+                            r.runner_id.as_str(),
+                            reason,
+                            now.as_millisecond(),
+                            status.as_str()
+                        ],
                     )
                     .map_err(|e| tx.err(e))?;
                 // The attempt it was supervising ends with it (its agent is killed right after
                 // this): left open, it would show as "running" in the history forever.
                 tx.conn
                     .execute(
-                        "UPDATE attempts SET ended_at = ?2,
-                         error = COALESCE(error, 'swr died during this attempt; its outcome is unknown')
+                        "UPDATE attempts SET ended_at = ?2, error = COALESCE(error, ?3)
                          WHERE runner_id = ?1 AND ended_at IS NULL",
-                        rusqlite::params![r.runner_id.as_str(), now.as_millisecond()],
+                        rusqlite::params![
+                            r.runner_id.as_str(),
+                            now.as_millisecond(),
+                            attempt_error
+                        ],
                     )
                     .map_err(|e| tx.err(e))?;
                 if n == 1
@@ -319,6 +380,55 @@ impl Store {
             Ok(marked)
         })
     }
+}
+
+impl Store {
+    /// The `Running`/`Waiting` runners whose process is gone, as [`Store::reconcile`] judges
+    /// them, without changing anything: read-only observers show them as crashed.
+    pub fn dead_runners(&self, lock_dir: &Path) -> Result<Vec<RunnerRecord>, StoreError> {
+        let candidates = self.runners(&RunnerFilter {
+            active_only: true,
+            ..RunnerFilter::default()
+        })?;
+        Ok(candidates
+            .into_iter()
+            .filter(|r| !runner_alive(r, lock_dir))
+            .collect())
+    }
+
+    /// A live runner of (`project`, `spec`) other than this process: an active record whose
+    /// pid is still the very process that registered it (same start time, same boot). Asked
+    /// before a run starts, so that a runner whose lock file was deleted under it still
+    /// counts.
+    pub fn live_runner(
+        &self,
+        lock_dir: &Path,
+        project: &Path,
+        spec: &str,
+    ) -> Result<Option<RunnerRecord>, StoreError> {
+        let me = std::process::id();
+        Ok(self
+            .runners(&RunnerFilter {
+                active_only: true,
+                project: Some(project.to_path_buf()),
+                spec: Some(spec.to_string()),
+            })?
+            .into_iter()
+            .find(|r| r.pid != me && runner_alive(r, lock_dir)))
+    }
+}
+
+/// `path` for an SQLite `file:` URI: every byte but unreserved ones and `/` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for &b in std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()) {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'~' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The one answer to "is this runner's `swr run` process alive?", for reconciliation, `swr
