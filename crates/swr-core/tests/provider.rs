@@ -152,6 +152,42 @@ fn argv_gemini() {
     assert_eq!(spec.args.last().unwrap(), &format!("--prompt={PROMPT}"));
 }
 
+/// A prompt over the single-argument limit of Linux (128 KiB) fails the spawn with "Argument
+/// list too long": claude, codex and the simulated agent get it on stdin instead.
+#[test]
+fn a_prompt_too_large_for_argv_goes_to_stdin() {
+    let o = ProviderOverrides::default();
+    let big = format!("{PROMPT}\n{}", "x".repeat(200 * 1024));
+    let mut r = req(Some("m"));
+    r.prompt = &big;
+    for name in ["claude", "codex", "sim"] {
+        let spec = cmd(&o, name, &r);
+        assert_eq!(spec.stdin, StdinInput::Text(big.clone()), "{name}");
+        assert!(
+            spec.args.iter().all(|a| a.len() < MAX_PROMPT_ARG_BYTES),
+            "{name}: {:?}",
+            spec.args.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert!(
+            !spec.args.iter().any(|a| a == "--"),
+            "{name}: {:?}",
+            spec.args
+        );
+        assert!(
+            spec.args.windows(2).any(|w| w == ["--model", "m"]),
+            "{name}"
+        );
+    }
+    // At the limit it is still an argument.
+    let edge = "y".repeat(MAX_PROMPT_ARG_BYTES);
+    r.prompt = &edge;
+    for name in ["claude", "codex", "sim"] {
+        let spec = cmd(&o, name, &r);
+        assert_eq!(spec.args.last(), Some(&edge), "{name}");
+        assert_eq!(spec.stdin, StdinInput::Null, "{name}");
+    }
+}
+
 #[test]
 fn argv_sim() {
     let o = ProviderOverrides::default();

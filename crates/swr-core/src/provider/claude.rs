@@ -12,7 +12,7 @@ use super::{
     AgentError, AgentSignal, AttemptRequest, Clock, ErrorClass, LineParser, ResultInfo, TokenUsage,
     clip, compact, json_object, non_json_line, str_field, u64_field,
 };
-use crate::supervise::CommandSpec;
+use crate::supervise::{CommandSpec, StdinInput};
 
 pub(super) fn command(spec: &mut CommandSpec, req: &AttemptRequest) {
     spec.args.extend(
@@ -32,9 +32,14 @@ pub(super) fn command(spec: &mut CommandSpec, req: &AttemptRequest) {
     if let Some(id) = req.resume_session {
         spec.args.extend(["--resume".to_string(), id.to_string()]);
     }
-    // Variadic options (--allowedTools, --mcp-config) in fixed args would swallow the prompt,
-    // and a prompt starting with '-' would be read as an option.
-    spec.args.extend(["--".to_string(), req.prompt.to_string()]);
+    if super::prompt_on_stdin(req) {
+        // `claude -p` reads the prompt from stdin when no argument gives it.
+        spec.stdin = StdinInput::Text(req.prompt.to_string());
+    } else {
+        // Variadic options (--allowedTools, --mcp-config) in fixed args would swallow the
+        // prompt, and a prompt starting with '-' would be read as an option.
+        spec.args.extend(["--".to_string(), req.prompt.to_string()]);
+    }
     if req.is_root {
         // --dangerously-skip-permissions exits 1 as root unless the environment says sandbox.
         spec.env.push(("IS_SANDBOX".to_string(), "1".to_string()));

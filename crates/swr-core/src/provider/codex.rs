@@ -38,11 +38,17 @@ pub(super) fn command(
         // `resume` is a subcommand of exec: the exec options above still apply.
         spec.args.extend(["resume".to_string(), id.to_string()]);
     }
-    // `--` so that a prompt starting with '-' (or equal to a subcommand name such as `review`)
-    // stays the prompt.
-    spec.args.extend(["--".to_string(), req.prompt.to_string()]);
-    // Codex reads stdin until EOF when it is not a terminal: it must be /dev/null.
-    spec.stdin = StdinInput::Null;
+    if super::prompt_on_stdin(req) {
+        // Without a prompt argument `codex exec` reads the instructions from stdin, to EOF:
+        // the supervisor closes the pipe once the prompt is written.
+        spec.stdin = StdinInput::Text(req.prompt.to_string());
+    } else {
+        // `--` so that a prompt starting with '-' (or equal to a subcommand name such as
+        // `review`) stays the prompt.
+        spec.args.extend(["--".to_string(), req.prompt.to_string()]);
+        // Codex reads stdin until EOF when it is not a terminal: it must be /dev/null.
+        spec.stdin = StdinInput::Null;
+    }
 }
 
 /// A JSON value as a TOML literal for `-c key=value`: numbers and booleans bare, strings

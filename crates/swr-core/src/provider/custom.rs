@@ -42,7 +42,7 @@ pub(super) fn command(spec: &mut CommandSpec, def: &ProviderDef, req: &AttemptRe
 }
 
 /// `swr sim-agent [--model M] [--resume ID] -- <prompt>`: claude-like flags so the simulated
-/// agent exercises the same paths.
+/// agent exercises the same paths, a large prompt on stdin included.
 pub(super) fn sim_command(spec: &mut CommandSpec, req: &AttemptRequest) {
     if let Some(m) = req.model {
         spec.args.extend(["--model".to_string(), m.to_string()]);
@@ -50,5 +50,9 @@ pub(super) fn sim_command(spec: &mut CommandSpec, req: &AttemptRequest) {
     if let Some(id) = req.resume_session {
         spec.args.extend(["--resume".to_string(), id.to_string()]);
     }
-    spec.args.extend(["--".to_string(), req.prompt.to_string()]);
+    if super::prompt_on_stdin(req) {
+        spec.stdin = StdinInput::Text(req.prompt.to_string());
+    } else {
+        spec.args.extend(["--".to_string(), req.prompt.to_string()]);
+    }
 }

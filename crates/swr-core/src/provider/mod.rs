@@ -356,6 +356,17 @@ pub struct AttemptRequest<'a> {
     pub resume_session: Option<&'a str>,
 }
 
+/// Longest prompt passed as an argument. Linux refuses a single argument over 128 KiB
+/// (`MAX_ARG_STRLEN`) with "Argument list too long", and the whole argv plus environment must
+/// fit `ARG_MAX` too; a large `_Prompt:_` gets there. Longer prompts go to the agent's stdin
+/// (claude `-p` and `codex exec` read the prompt there when none is given as an argument).
+pub const MAX_PROMPT_ARG_BYTES: usize = 96 * 1024;
+
+/// Whether the prompt of `req` is too large for the argv and goes to stdin instead.
+pub(crate) fn prompt_on_stdin(req: &AttemptRequest) -> bool {
+    req.prompt.len() > MAX_PROMPT_ARG_BYTES
+}
+
 /// The argv, env and stdin for one attempt. Pure; never a shell.
 ///
 /// `env_remove` is left empty: fill it with [`inherited_env_to_remove`] over the real

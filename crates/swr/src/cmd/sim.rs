@@ -42,6 +42,9 @@ ratelimit:SECS  a rejected rate limit that resets in SECS seconds, exit 1
 auth            claude's \"Not logged in\" failure, exit 1
 overloaded      an API 529 Overloaded failure, exit 1";
 
+/// The most of a piped prompt the simulated agent reads.
+const MAX_STDIN_PROMPT: u64 = 64 * 1024 * 1024;
+
 pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
     let plan = std::env::var("SWR_SIM_PLAN").unwrap_or_default();
     let steps: Vec<String> = plan
@@ -88,7 +91,16 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
         json!({"type": "system", "subtype": "init", "session_id": session, "model": "sim",
                "cwd": cwd.display().to_string(), "tools": ["Edit", "Bash"]}),
     );
-    let words = prompt.join(" ").split_whitespace().count();
+    // Like claude -p: no prompt argument means the prompt comes on stdin (a large one does).
+    let mut piped = String::new();
+    if prompt.is_empty() {
+        use std::io::Read;
+        let _ = std::io::stdin()
+            .lock()
+            .take(MAX_STDIN_PROMPT)
+            .read_to_string(&mut piped);
+    }
+    let words = prompt.join(" ").split_whitespace().count() + piped.split_whitespace().count();
     text(
         &mut out,
         &session,
