@@ -6,6 +6,7 @@ mod cmd;
 mod exit;
 mod report;
 mod style;
+mod text;
 mod tui;
 
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
             } else {
                 "error"
             };
-            eprintln!("swr: {prefix}: {}", error_text(&err));
+            eprintln!("swr: {prefix}: {}", text::lines(&error_text(&err)));
             ExitCode::from(code)
         }
     }
@@ -97,7 +98,7 @@ pub fn load_config(cli_config: Option<&std::path::Path>) -> anyhow::Result<Confi
     let opts = LoadOptions::from_environment(cli_config.map(|p| p.to_path_buf()));
     let config = Config::load(&opts)?;
     for w in &config.warnings {
-        eprintln!("swr: warning: {w}");
+        eprintln!("swr: warning: {}", text::lines(w));
     }
     Ok(config)
 }

@@ -9,6 +9,7 @@ use swr_core::event::{RunEnd, RunnerEvent};
 use swr_core::outcome::Outcome;
 
 use crate::style::Paint;
+use crate::text::one_line as safe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -154,20 +155,21 @@ impl Reporter {
                     bar.set_message("starting");
                 }
                 self.line(&format!(
-                    "{} runner {runner_id}: spec {} in {} with {provider}{} ({}/{} tasks done)",
+                    "{} runner {runner_id}: spec {} in {} with {}{} ({}/{} tasks done)",
                     p.bold("swr"),
-                    p.bold(spec),
-                    project.display(),
+                    p.bold(&safe(spec)),
+                    safe(&project.display().to_string()),
+                    safe(provider),
                     model
                         .as_ref()
-                        .map(|m| format!(" ({m})"))
+                        .map(|m| format!(" ({})", safe(m)))
                         .unwrap_or_default(),
                     tasks.done,
                     tasks.total
                 ));
             }
             RunnerEvent::Warning { message } => {
-                self.line(&format!("{} {message}", p.yellow("warning:")));
+                self.line(&format!("{} {}", p.yellow("warning:"), safe(message)));
             }
             RunnerEvent::IterationStarted {
                 iteration,
@@ -186,7 +188,7 @@ impl Reporter {
                     tasks.total,
                     next_task
                         .as_ref()
-                        .map(|t| format!(", next: {t}"))
+                        .map(|t| format!(", next: {}", safe(t)))
                         .unwrap_or_default()
                 ));
             }
@@ -207,10 +209,10 @@ impl Reporter {
                         "  attempt {attempt} started (pid {}){}, log {}",
                         pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                         match resume {
-                            Some(id) => format!(", resuming session {id}"),
+                            Some(id) => format!(", resuming session {}", safe(id)),
                             None => String::new(),
                         },
-                        log_path.display()
+                        safe(&log_path.display().to_string())
                     ));
                 }
             }
@@ -234,7 +236,7 @@ impl Reporter {
             RunnerEvent::Activity { text } => {
                 if let Some(bar) = &self.bar {
                     let short: String = text.chars().take(60).collect();
-                    bar.set_message(format!("{} · {short}", self.status()));
+                    bar.set_message(format!("{} · {}", self.status(), safe(&short)));
                 }
             }
             RunnerEvent::AttemptFinished {
@@ -255,7 +257,7 @@ impl Reporter {
                 };
                 let mut line = format!("  attempt {attempt}: {label} after {secs:.1}s");
                 if let Some(e) = error {
-                    line.push_str(&format!(": {}", first_line(e)));
+                    line.push_str(&format!(": {}", safe(first_line(e))));
                 }
                 if !matches!(outcome, Outcome::Success | Outcome::NoProgress)
                     && (*ticked > 0 || *committed)
@@ -267,7 +269,7 @@ impl Reporter {
                 }
                 self.line(&line);
                 if let Some(n) = note {
-                    self.line(&format!("  {}", p.dim(n)));
+                    self.line(&format!("  {}", p.dim(&safe(n))));
                 }
             }
             RunnerEvent::RetryScheduled {
@@ -282,7 +284,7 @@ impl Reporter {
                     "  {} in {secs:.1}s (Retry: {retry}/{max_retries}){}",
                     p.yellow("retrying"),
                     match resume {
-                        Some(id) => format!(", resuming session {id}"),
+                        Some(id) => format!(", resuming session {}", safe(id)),
                         None => String::new(),
                     }
                 ));
@@ -294,7 +296,7 @@ impl Reporter {
                     "  {} until {}: {}",
                     p.yellow("waiting for a rate limit"),
                     until.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    first_line(reason)
+                    safe(first_line(reason))
                 ));
                 self.countdown = Some((*until, "rate limit ends".to_string()));
                 self.tick();
@@ -337,9 +339,10 @@ impl Reporter {
                     | RunEnd::MaxRuntime { .. } => p.yellow(end.kind()),
                     _ => p.red(end.kind()),
                 };
+                let reason = end.reason();
                 let text = format!(
                     "{head}: {}; {}/{} tasks done, {iterations} iteration(s), {elapsed:.1}s",
-                    end.reason(),
+                    safe(&reason),
                     tasks.done,
                     tasks.total
                 );

@@ -13,6 +13,7 @@ use swr_core::spec::{self, SpecError};
 
 use crate::cli::DoctorArgs;
 use crate::style::Paint;
+use crate::text::one_line as safe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,9 +86,10 @@ fn report(checks: &[Check], json: bool) -> anyhow::Result<u8> {
                 Status::Warn => paint.yellow("warn"),
                 Status::Fail => paint.red("fail"),
             };
-            println!("{tag}  {:w$}  {}", c.check, c.message);
+            // Spec names, paths and tasks.md text are not ours: shown, never obeyed.
+            println!("{tag}  {:w$}  {}", safe(&c.check), safe(&c.message));
             if let Some(fix) = &c.fix {
-                println!("      {:w$}  {} {}", "", paint.dim("fix:"), fix);
+                println!("      {:w$}  {} {}", "", paint.dim("fix:"), safe(fix));
             }
         }
     }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::cli::RunArgs;
 use crate::exit::{self, ExitError};
 use crate::report::{Mode, Reporter};
+use crate::text::one_line as safe;
 
 pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
     let project = pick_project(config, args.project.as_deref())?;
@@ -91,7 +92,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
                 let _ = writeln!(
                     std::io::stderr(),
                     "swr: --max-runtime reached; spec '{}' and any after it not started",
-                    opts.spec
+                    safe(&opts.spec)
                 );
                 code = exit::FAILURE;
                 break;
@@ -108,7 +109,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
                     let _ = writeln!(
                         std::io::stderr(),
                         "swr: skipping spec '{}': another runner has it",
-                        opts.spec
+                        safe(&opts.spec)
                     );
                     skipped.push(opts.spec);
                     continue;
@@ -129,7 +130,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
                 exit::TEMPFAIL,
                 format!(
                     "spec(s) {} are being run by another runner; `swr status` shows them",
-                    skipped.join(", ")
+                    safe(&skipped.join(", "))
                 ),
             )
             .into());
@@ -241,7 +242,8 @@ async fn run_with(
             exit::TEMPFAIL,
             format!(
                 "{e}\n  the spec '{}' is already being run; `swr status` shows it, `swr stop {}` stops it",
-                opts.spec, opts.spec
+                safe(&opts.spec),
+                safe(&opts.spec)
             ),
         )
         .into()),
@@ -440,15 +442,19 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
     let found = swr_core::provider::which(&cmd.program, &path_env);
     println!(
         "spec:        {} ({}/{} tasks done)",
-        opts.spec, c.done, c.total
+        safe(&opts.spec),
+        c.done,
+        c.total
     );
-    println!("project:     {}", opts.project.display());
+    println!("project:     {}", safe(&opts.project.display().to_string()));
     println!(
         "provider:    {} ({})",
-        opts.provider,
-        found
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| format!("{:?} NOT FOUND on PATH", cmd.program))
+        safe(&opts.provider),
+        safe(
+            &found
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| format!("{:?} NOT FOUND on PATH", cmd.program))
+        )
     );
     let argv: Vec<String> = cmd
         .args
@@ -461,10 +467,19 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
             }
         })
         .collect();
-    println!("command:     {} {}", cmd.program, argv.join(" "));
+    println!(
+        "command:     {} {}",
+        safe(&cmd.program),
+        safe(&argv.join(" "))
+    );
     println!(
         "logs:        {}",
-        config.log_dir(&opts.project, &opts.spec).display()
+        safe(
+            &config
+                .log_dir(&opts.project, &opts.spec)
+                .display()
+                .to_string()
+        )
     );
     println!(
         "timeouts:    idle {}, wall {}, stop grace {:.1}s",
@@ -488,7 +503,7 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
     );
     println!("prompt:");
     for line in prompt.lines() {
-        println!("  | {line}");
+        println!("  | {}", safe(line));
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Observing and steering runners from the command line: `status`, `history`, `stop`, `logs`,
 //! `stats`. Everything goes through the state store and the log files, like the TUI.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use swr_core::store::{
 use crate::cli::{HistoryArgs, LogsArgs, StatsArgs, StatusArgs, StopArgs};
 use crate::exit::{self, ExitError};
 use crate::style::{Paint, progress_bar};
+use crate::text::{NAME_MAX, clipped, one_line as safe};
 
 /// Opens the store for a command that only looks: it never changes a record or kills a
 /// process (a runner found dead is shown as such; `swr status --reap`, `swr run` and the TUI
@@ -118,20 +119,23 @@ fn print_runner(p: &Paint, r: &RunnerRecord) {
         "{} {}  {:<16} {bar} {:>3}/{:<3} iter {:<3} retry {}/{}  {}{}  pid {}  started {age} ago",
         status_label(p, r.status),
         p.dim(r.runner_id.as_str()),
-        r.spec,
+        clipped(&r.spec, NAME_MAX),
         t.done,
         t.total,
         r.iteration,
         r.retry_count,
         r.max_retries,
-        r.provider,
+        safe(&r.provider),
         r.model
             .as_ref()
-            .map(|m| format!("/{m}"))
+            .map(|m| format!("/{}", safe(m)))
             .unwrap_or_default(),
         r.pid,
     );
-    println!("          {}", p.dim(&r.project.display().to_string()));
+    println!(
+        "          {}",
+        p.dim(&safe(&r.project.display().to_string()))
+    );
     if let Some(next) = r.next_attempt_at
         && r.status.is_active()
     {
@@ -148,7 +152,7 @@ fn print_runner(p: &Paint, r: &RunnerRecord) {
         println!("          {what} {wait} ({})", format_ts(next));
     }
     if let Some(reason) = &r.reason {
-        println!("          {}", reason.lines().next().unwrap_or(""));
+        println!("          {}", safe(reason.lines().next().unwrap_or("")));
     }
 }
 
@@ -207,7 +211,7 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
             (None, None) => "running",
         };
         let exit = match (&a.exit_code, &a.signal) {
-            (_, Some(s)) => s.clone(),
+            (_, Some(s)) => safe(s).into_owned(),
             (Some(c), None) => format!("exit {c}"),
             _ => "-".into(),
         };
@@ -226,7 +230,7 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
             "{} {} {:<14} it {:<3} try {:<2} {:<13} {:<8} {:>8}{delay}{progress}",
             format_ts(a.started_at),
             p.dim(a.runner_id.as_str()),
-            a.spec,
+            clipped(&a.spec, NAME_MAX),
             a.iteration,
             a.attempt,
             outcome,
@@ -234,16 +238,16 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
             dur,
         );
         if let Some(e) = &a.error {
-            println!("    {}", e.lines().next().unwrap_or(""));
+            println!("    {}", safe(e.lines().next().unwrap_or("")));
         }
         if let Some(s) = &a.resumed_session {
-            println!("    {}", p.dim(&format!("resumed session {s}")));
+            println!("    {}", p.dim(&format!("resumed session {}", safe(s))));
         }
         if let Some(n) = &a.note {
-            println!("    {}", p.dim(n));
+            println!("    {}", p.dim(&safe(n)));
         }
         if let Some(w) = &a.warning {
-            println!("    {}", p.yellow(&format!("warning: {w}")));
+            println!("    {}", p.yellow(&format!("warning: {}", safe(w))));
         }
     }
     Ok(exit::OK)
@@ -298,7 +302,7 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
         println!(
             "runner {} ({}) is not running: {}",
             r.runner_id,
-            r.spec,
+            safe(&r.spec),
             r.status.as_str()
         );
         return Ok(exit::OK);
@@ -322,11 +326,11 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
         let _ = nix::sys::signal::kill(pid, sig);
     }
     if args.no_wait {
-        println!("asked runner {} ({}) to stop", r.runner_id, r.spec);
+        println!("asked runner {} ({}) to stop", r.runner_id, safe(&r.spec));
         return Ok(exit::OK);
     }
     let deadline = Instant::now() + config.stop_grace + Duration::from_secs(10);
-    eprint!("stopping runner {} ({})…", r.runner_id, r.spec);
+    eprint!("stopping runner {} ({})…", r.runner_id, safe(&r.spec));
     loop {
         // A runner that dies instead of stopping is marked crashed, not waited for.
         reap_dead(&store, config)?;
@@ -355,8 +359,12 @@ pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
         println!("runner {} has no attempt log yet", r.runner_id);
         return Ok(exit::OK);
     };
+    // On a terminal the log's control characters are shown, not obeyed: the agent wrote them.
+    let mut esc = std::io::stdout()
+        .is_terminal()
+        .then(crate::text::ByteEscaper::default);
     let mut out = std::io::stdout().lock();
-    let mut pos = print_from(&path, 0, &mut out)?;
+    let mut pos = print_from(&path, 0, &mut out, esc.as_mut())?;
     if !args.follow {
         return Ok(exit::OK);
     }
@@ -364,7 +372,7 @@ pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
     let mut ticks = 0u32;
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        pos = print_from(&path, pos, &mut out)?;
+        pos = print_from(&path, pos, &mut out, esc.as_mut())?;
         ticks += 1;
         let Some(now) = store.runner(&r.runner_id)? else {
             return Ok(exit::OK);
@@ -374,7 +382,7 @@ pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
             && now.status.is_active()
             && !swr_core::store::runner_alive(&now, &config.lock_dir())
         {
-            print_from(&path, pos, &mut out)?;
+            print_from(&path, pos, &mut out, esc.as_mut())?;
             eprintln!(
                 "swr: runner {} died without finishing; `swr status --reap` cleans up after it",
                 now.runner_id
@@ -384,21 +392,26 @@ pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
         if let Some(next) = &now.log_path
             && next != &path
         {
-            print_from(&path, pos, &mut out)?;
-            writeln!(out, "\n==> {} <==", next.display())?;
+            print_from(&path, pos, &mut out, esc.as_mut())?;
+            writeln!(out, "\n==> {} <==", safe(&next.display().to_string()))?;
             path = next.clone();
             pos = 0;
             continue;
         }
         if !now.status.is_active() {
-            print_from(&path, pos, &mut out)?;
+            print_from(&path, pos, &mut out, esc.as_mut())?;
             return Ok(exit::OK);
         }
     }
 }
 
 /// Copies `path` from byte `pos` to `out`; returns the new position.
-fn print_from(path: &PathBuf, pos: u64, out: &mut impl Write) -> anyhow::Result<u64> {
+fn print_from(
+    path: &PathBuf,
+    pos: u64,
+    out: &mut impl Write,
+    mut esc: Option<&mut crate::text::ByteEscaper>,
+) -> anyhow::Result<u64> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pos),
@@ -412,7 +425,10 @@ fn print_from(path: &PathBuf, pos: u64, out: &mut impl Write) -> anyhow::Result<
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n])?;
+        match esc.as_deref_mut() {
+            Some(e) => out.write_all(e.push(&buf[..n]).as_bytes())?,
+            None => out.write_all(&buf[..n])?,
+        }
         at += n as u64;
     }
     out.flush()?;

@@ -40,7 +40,8 @@ A+B+step        grandchild and/or detached first, then any step (e.g. grandchild
 sleep:SECS      wait SECS seconds, then behave like ok
 ratelimit:SECS  a rejected rate limit that resets in SECS seconds, exit 1
 auth            claude's \"Not logged in\" failure, exit 1
-overloaded      an API 529 Overloaded failure, exit 1";
+overloaded      an API 529 Overloaded failure, exit 1
+escapes         terminal escapes (clear screen, window title) in its text and its crash error, exit 1";
 
 /// The most of a piped prompt the simulated agent reads.
 const MAX_STDIN_PROMPT: u64 = 64 * 1024 * 1024;
@@ -216,6 +217,12 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
             );
             let msg = format!("Claude AI usage limit reached|{resets}");
             failure(&mut out, &session, "rate_limit", &msg);
+            Ok(1)
+        }
+        "escapes" => {
+            // What a hostile or broken agent can print: swr must never pass it to a terminal raw.
+            text(&mut out, &session, "\x1b[2J\x1b]0;pwned\x07screen cleared");
+            eprintln!("Error: \x1b[31mred\x1b[0m \x1b]0;pwned\x07 crash");
             Ok(1)
         }
         "auth" => {

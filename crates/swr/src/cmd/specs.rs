@@ -9,6 +9,7 @@ use super::{display_home, resolve_project};
 use crate::cli::SpecsArgs;
 use crate::exit::{CONFIG, ExitError, OK};
 use crate::style::{Paint, progress_bar};
+use crate::text::{NAME_MAX, clipped, lines, one_line as safe};
 
 /// One spec, as printed by `swr specs --json`.
 #[derive(Debug, Serialize)]
@@ -173,7 +174,7 @@ fn print_table(
     }
     let name_w = rows
         .iter()
-        .map(|r| r.spec.chars().count())
+        .map(|r| clipped(&r.spec, NAME_MAX).chars().count())
         .max()
         .unwrap_or(0);
     let done_w = rows
@@ -192,8 +193,8 @@ fn print_table(
         }
         println!(
             "{}  {}",
-            paint.bold(&p.name),
-            paint.dim(&display_home(&p.path))
+            paint.bold(&clipped(&p.name, NAME_MAX)),
+            paint.dim(&safe(&display_home(&p.path)))
         );
         let path = p.path.display().to_string();
         let mine: Vec<&SpecRow> = rows.iter().filter(|r| r.project_path == path).collect();
@@ -202,12 +203,12 @@ fn print_table(
                 "  {}",
                 paint.yellow(&format!(
                     "no specs yet: create {}",
-                    display_home(
+                    safe(&display_home(
                         &config
                             .specs_dir(&p.path)
                             .join("<spec>")
                             .join(&config.tasks_filename)
-                    )
+                    ))
                 ))
             );
         }
@@ -247,7 +248,7 @@ fn print_table(
             }
             println!(
                 "  {:name_w$}  {bar}  {frac} {pct}  {}",
-                r.spec,
+                clipped(&r.spec, NAME_MAX),
                 detail.join(" · ")
             );
         }
@@ -284,16 +285,17 @@ fn print_table(
 fn print_warnings(rows: &[SpecRow]) {
     const MAX_PER_FILE: usize = 5;
     for r in rows {
+        let path = safe(&r.tasks_path);
         for w in r.warnings.iter().take(MAX_PER_FILE) {
+            let message = lines(&w.message);
             match w.line {
-                Some(line) => eprintln!("swr: warning: {}:{line}: {}", r.tasks_path, w.message),
-                None => eprintln!("swr: warning: {}: {}", r.tasks_path, w.message),
+                Some(line) => eprintln!("swr: warning: {path}:{line}: {message}"),
+                None => eprintln!("swr: warning: {path}: {message}"),
             }
         }
         if r.warnings.len() > MAX_PER_FILE {
             eprintln!(
-                "swr: warning: {}: {} more (all of them: swr specs --json)",
-                r.tasks_path,
+                "swr: warning: {path}: {} more (all of them: swr specs --json)",
                 r.warnings.len() - MAX_PER_FILE
             );
         }

@@ -1,0 +1,203 @@
+//! Issue 9, "the overnight run survives what users and machines do to it", end to end with
+//! real processes: hang-ups and SIGQUIT, two runners on one spec (a symlinked spec directory,
+//! a deleted cache dir), FIFOs and devices in place of tasks.md, durations too large for the
+//! clock, rate limits configured to no wait at all, a pending wait that must be visible and
+//! clearable, terminal escapes from agents and file names, a store that refuses writes, a
+//! read-only cache dir, and a prompt over the argv limit.
+
+#![allow(clippy::unwrap_used)]
+
+mod run_support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use run_support::{World, git};
+use serde_json::json;
+
+/// Runs `cmd` to its end; a command that hangs fails the test instead of hanging it.
+fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "hung for {limit:?}: {cmd:?}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `swr run` of the world's spec, plain progress lines on stderr (no --json).
+fn spawn_plain(w: &World, plan: &str, wrap: Option<&str>) -> Child {
+    let mut args = w.run_args();
+    args.retain(|a| a != "--json");
+    let mut c = match wrap {
+        Some(prog) => {
+            // `nohup swr …`: the same environment, through the wrapper.
+            let inner = w.cmd(plan);
+            let mut c = Command::new(prog);
+            c.arg(inner.get_program());
+            c.args(inner.get_args());
+            c.env_clear();
+            for (k, v) in inner.get_envs() {
+                if let Some(v) = v {
+                    c.env(k, v);
+                }
+            }
+            c.current_dir(w.dir.path());
+            c
+        }
+        None => w.cmd(plan),
+    };
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output that reaches a terminal
+
+/// An agent's `\e[2J` and `\e]0;title\a`, and a spec directory named with ESC and newline,
+/// are shown escaped by the live progress, `status`, `history` and `specs`, never obeyed; a
+/// 250-character spec name is cut instead of widening every row.
+#[test]
+fn agent_text_and_names_never_reach_the_terminal_raw() {
+    let w = World::new(1, json!({}));
+    let child = spawn_plain(&w, "escapes,ok", None);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b'),
+        "raw ESC in the progress: {stderr:?}"
+    );
+    assert!(stderr.contains("\\x1b]0;pwned"), "{stderr}");
+
+    let evil = "ev\x1b[2Jil\nname";
+    let long = "l".repeat(250);
+    for name in [evil, long.as_str()] {
+        let dir = w.project.join(".spec-workflow/specs").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tasks.md"), "- [ ] 1. Task\n").unwrap();
+    }
+    git(&w.project, &["add", "-A"]);
+    git(&w.project, &["commit", "-q", "-m", "odd specs"]);
+    let out = output_within(
+        w.cmd("ok").args([
+            "run",
+            "--project",
+            &w.project.display().to_string(),
+            "--spec",
+            evil,
+        ]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains('\x1b'),
+        "{:?}",
+        text(&out.stderr)
+    );
+    let out = output_within(
+        w.cmd("ok").args([
+            "run",
+            "--project",
+            &w.project.display().to_string(),
+            "--spec",
+            &long,
+        ]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    for args in [
+        vec!["status"],
+        vec!["status", "--all"],
+        vec!["history"],
+        vec!["specs"],
+    ] {
+        let out = output_within(w.cmd("").args(&args), Duration::from_secs(30));
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(!shown.contains('\x1b'), "{args:?}: raw ESC in {shown:?}");
+        for line in shown.lines() {
+            assert!(
+                line.chars().count() < 200,
+                "{args:?}: a line of {} chars",
+                line.chars().count()
+            );
+            assert!(
+                !line.starts_with("name"),
+                "{args:?}: a forged line: {shown}"
+            );
+        }
+        assert!(shown.contains("ev\\x1b[2Jil\\nname"), "{args:?}: {shown}");
+        assert!(shown.contains('…'), "{args:?}: {shown}");
+    }
+    let out = output_within(w.cmd("").args(["history"]), Duration::from_secs(30));
+    assert!(
+        text(&out.stdout).contains("\\x1b[31mred"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// On a real terminal the progress bar shows the agent's last line: escaped there too. Needs
+/// util-linux `script` for a pty; skipped (with a notice) without it.
+#[test]
+fn the_live_progress_bar_escapes_the_agents_last_line() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let w = World::new(1, json!({}));
+    let inner = w.cmd("escapes,sleep:1");
+    let mut argv = vec![inner.get_program().to_string_lossy().into_owned()];
+    argv.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let mut args = w.run_args();
+    args.retain(|a| a != "--json");
+    argv.extend(args);
+    let line = argv
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut c = Command::new("script");
+    c.args(["-qfec", &line, "/dev/null"]).env_clear();
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    c.env("TERM", "xterm").current_dir(w.dir.path());
+    let out = output_within(&mut c, Duration::from_secs(60));
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        !shown.contains("\x1b]0;pwned"),
+        "the agent set the window title: {shown:?}"
+    );
+    assert!(
+        !shown.contains("\x1b[2J"),
+        "the agent cleared the screen: {shown:?}"
+    );
+    assert!(shown.contains("\\x1b]0;pwned"), "{shown:?}");
+}
