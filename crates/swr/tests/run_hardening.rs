@@ -12,8 +12,32 @@ mod run_support;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use run_support::{World, git};
 use serde_json::json;
+
+fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+/// The exit code of `child`, which must end within `limit` (killed and failed otherwise).
+fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&st) {
+                panic!("swr died of signal {sig}");
+            }
+            return st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("swr still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// Runs `cmd` to its end; a command that hangs fails the test instead of hanging it.
 fn output_within(cmd: &mut Command, limit: Duration) -> Output {
@@ -70,6 +94,42 @@ fn spawn_plain(w: &World, plan: &str, wrap: Option<&str>) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad files and values
+
+/// The configuration that ran 1,938 attempts in 8 s: every wait and jitter at 0 and an agent
+/// that keeps reporting a rate limit. After the first, waits never fall under a second and
+/// grow.
+#[test]
+fn rate_limits_with_every_wait_configured_to_zero_still_back_off() {
+    let w = World::new(
+        1,
+        json!({
+            "rate_limit_wait_seconds": 0,
+            "rate_limit_jitter_seconds": 0,
+            "retry_backoff_seconds": 0,
+            "retry_max_backoff_seconds": 0,
+        }),
+    );
+    let plan = vec!["ratelimit:0"; 100].join(",");
+    let mut child = w.spawn(&plan);
+    w.wait_for("four attempts", Duration::from_secs(60), |w| {
+        w.history().len() >= 4
+    });
+    signal(&child, Signal::SIGTERM);
+    assert_eq!(exit_within(&mut child, Duration::from_secs(30)), Some(130));
+    let h = w.history();
+    // The first wait honours the (past) reset; then at least 1 s, 2 s, 4 s...
+    for (i, pair) in h.windows(2).enumerate().skip(1) {
+        let gap = run_support::ms(&pair[1]["started_at"]).unwrap()
+            - run_support::ms(&pair[0]["ended_at"]).unwrap();
+        let floor: i64 = 1000 << (i - 1);
+        assert!(gap >= floor - 100, "attempts {gap} ms apart: {h:?}");
+        let delay = pair[0]["delay_before_next_ms"].as_i64().unwrap();
+        assert!(delay >= floor, "{h:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,4 +260,34 @@ fn the_live_progress_bar_escapes_the_agents_last_line() {
         "the agent cleared the screen: {shown:?}"
     );
     assert!(shown.contains("\\x1b]0;pwned"), "{shown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Smaller ones
+
+/// A prompt over the single-argument limit (128 KiB) failed the spawn with "Argument list too
+/// long"; it now reaches the agent on stdin.
+#[test]
+fn a_prompt_over_the_argv_limit_reaches_the_agent_on_stdin() {
+    let w = World::new(1, json!({}));
+    let words = 40_000;
+    let prompt = vec!["word"; words].join(" ");
+    std::fs::write(
+        w.project.join(".spec-workflow/specs/feat/tasks.md"),
+        format!("- [ ] 1. Big\n  - _Prompt: {prompt}_\n"),
+    )
+    .unwrap();
+    git(&w.project, &["commit", "-qam", "big prompt"]);
+    let r = w.run("ok");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h = w.history();
+    assert_eq!(h[0]["outcome"], "success", "{h:?}");
+    let log = std::fs::read_to_string(h[0]["log_path"].as_str().unwrap()).unwrap();
+    let said: usize = log
+        .split("(prompt of ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(said > words, "the agent saw {said} words");
 }
