@@ -56,6 +56,27 @@ fn state_char(stat: &str) -> Option<char> {
     after.split_whitespace().next()?.chars().next()
 }
 
+/// Whether this process ignores signal `sig` (`SIG_IGN`), as inherited from its parent: `nohup`
+/// starts its command with SIGHUP ignored. Read from the `SigIgn` mask of `/proc/self/status`
+/// because asking the kernel directly (`sigaction` with no new action) is an unsafe call.
+/// `None` when `/proc` cannot tell.
+pub fn signal_ignored(sig: i32) -> Option<bool> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    signal_ignored_in(&status, sig)
+}
+
+/// [`signal_ignored`] on the text of a `/proc/PID/status` file.
+pub fn signal_ignored_in(status: &str, sig: i32) -> Option<bool> {
+    if !(1..=64).contains(&sig) {
+        return None;
+    }
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    Some(mask & (1u64 << (sig - 1)) != 0)
+}
+
 /// Whether `/proc` is mounted at all; without it liveness checks degrade to the lock file.
 pub fn available() -> bool {
     Path::new("/proc/self/stat").exists()
@@ -81,6 +102,19 @@ mod tests {
             !is_same_process(pid, st + 1),
             "a different start time is another process"
         );
+    }
+
+    #[test]
+    fn ignored_signals_come_from_the_sigign_mask() {
+        let status =
+            "Name:\tswr\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001001\nSigCgt:\t0\n";
+        assert_eq!(signal_ignored_in(status, 1), Some(true)); // SIGHUP
+        assert_eq!(signal_ignored_in(status, 13), Some(true)); // SIGPIPE
+        assert_eq!(signal_ignored_in(status, 15), Some(false));
+        assert_eq!(signal_ignored_in(status, 0), None);
+        assert_eq!(signal_ignored_in("Name:\tx\n", 1), None);
+        // Rust ignores SIGPIPE in every program it starts; this one included.
+        assert_eq!(signal_ignored(13), Some(true));
     }
 
     #[test]

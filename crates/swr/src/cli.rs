@@ -18,7 +18,7 @@ Exit codes:
   2   usage error (bad arguments)
   75  temporary: the spec is locked by another runner
   78  configuration error (the message names the file, line and key)
-  130 stopped by the user (Ctrl-C, SIGTERM, swr stop)
+  130 stopped (Ctrl-C, SIGTERM, SIGQUIT, a hang-up, swr stop)
 
 Configuration: built-in defaults < ~/.config/spec-workflow-runner/config.json (XDG aware)
 < --config FILE < SWR_<KEY> environment variables < flags. `swr config show` prints the
@@ -58,14 +58,18 @@ pub enum Command {
     #[command(after_help = "\
 Each iteration reads tasks.md, sends the prompt to the agent, and judges progress by commits
 and ticked tasks. Failed attempts are retried with backoff; rate limits are waited out; the
-circuit breaker stops a run that makes no progress. Ctrl-C stops the agent gracefully
-(SIGTERM, grace period, SIGKILL); a second Ctrl-C kills it at once.
+circuit breaker stops a run that makes no progress. Ctrl-C, SIGTERM and SIGQUIT stop the
+agent gracefully (SIGTERM, grace period, SIGKILL); a second Ctrl-C kills it at once. A hang-up
+(SIGHUP) stops it the same way, unless swr was started with SIGHUP ignored (`nohup swr run`):
+then the run goes on after the terminal closes.
 
 Examples:
   swr run --project ~/repos/app --spec auth
   swr run -p app -s auth --provider codex --model o4-mini
   swr run --all --max-iterations 20 --max-runtime 8h
   swr run -p app -s auth --dry-run          show the command and prompt, run nothing
+  swr run -p app -s auth --ignore-wait      start now despite a pending rate-limit wait
+  nohup swr run -p app --all &              keeps running after you log out
   swr run -p app -s auth --json | jq .      one JSON event per line
 
 Exit codes: 0 every task done; 1 failed (retries exhausted, circuit open, non-retryable

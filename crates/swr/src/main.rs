@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod exit;
 mod report;
+mod signals;
 mod style;
 mod text;
 mod tui;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use run_support::{World, git};
+use run_support::{World, alive, git};
 use serde_json::json;
 
 fn signal(child: &Child, sig: Signal) {
@@ -66,6 +66,31 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The pid of the agent the runner recorded, once it has one.
+fn agent_pid(w: &World) -> u32 {
+    let mut pid = 0;
+    w.wait_for("the agent", Duration::from_secs(30), |w| {
+        pid = w
+            .status()
+            .first()
+            .and_then(|r| r["agent"]["pid"].as_u64())
+            .unwrap_or(0) as u32;
+        pid > 0
+    });
+    pid
+}
+
+fn assert_dead_soon(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "{what} (pid {pid}) is still alive"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `swr run` of the world's spec, plain progress lines on stderr (no --json).
 fn spawn_plain(w: &World, plan: &str, wrap: Option<&str>) -> Child {
     let mut args = w.run_args();
@@ -94,6 +119,76 @@ fn spawn_plain(w: &World, plan: &str, wrap: Option<&str>) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals
+
+/// `nohup swr run …` then logging out: the SIGHUP that nohup told swr to ignore must stay
+/// ignored, and the run goes on to its end.
+#[test]
+fn nohup_swr_run_survives_a_hang_up() {
+    let w = World::new(1, json!({}));
+    let mut child = spawn_plain(&w, "sleep:2", Some("nohup"));
+    let agent = agent_pid(&w);
+    signal(&child, Signal::SIGHUP);
+    assert_eq!(exit_within(&mut child, Duration::from_secs(60)), Some(0));
+    assert!(!alive(agent));
+    let st = &w.status()[0];
+    assert_eq!(st["status"], "completed", "{st}");
+    assert_eq!(w.tasks_done(), 1);
+}
+
+/// Without nohup a hang-up stops the run like Ctrl-C, and says so: "hang-up", not "stopped by
+/// the user", in the final line and in the store.
+#[test]
+fn a_hang_up_stops_the_run_and_is_named_as_such() {
+    let w = World::new(1, json!({}));
+    let mut child = spawn_plain(&w, "hang", None);
+    let agent = agent_pid(&w);
+    signal(&child, Signal::SIGHUP);
+    assert_eq!(exit_within(&mut child, Duration::from_secs(30)), Some(130));
+    assert_dead_soon(agent, "the agent");
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("hang-up"), "{stderr}");
+    assert!(!stderr.contains("stopped by the user"), "{stderr}");
+    let st = &w.status()[0];
+    assert_eq!(st["status"], "stopped");
+    assert!(st["reason"].as_str().unwrap().contains("hang-up"), "{st}");
+}
+
+/// Ctrl-\ (SIGQUIT) used to dump core and leave the agent running unsupervised.
+#[test]
+fn sigquit_stops_the_agent_like_sigterm() {
+    let w = World::new(1, json!({}));
+    let mut child = w.spawn("hang");
+    let agent = agent_pid(&w);
+    signal(&child, Signal::SIGQUIT);
+    assert_eq!(exit_within(&mut child, Duration::from_secs(30)), Some(130));
+    assert_dead_soon(agent, "the agent");
+    assert_eq!(w.status()[0]["status"], "stopped");
+    assert!(!w.project.join("core").exists());
+}
+
+/// Ctrl-C while a retry backoff runs: no agent to stop, so swr must not say it stops one.
+#[test]
+fn a_stop_during_a_backoff_does_not_claim_to_stop_an_agent() {
+    let w = World::new(
+        1,
+        json!({"retry_backoff_seconds": 60, "retry_max_backoff_seconds": 60}),
+    );
+    let mut child = spawn_plain(&w, "crash,ok", None);
+    w.wait_for("the retry", Duration::from_secs(30), |w| {
+        w.status()
+            .first()
+            .is_some_and(|r| r["next_attempt_at"].is_string())
+    });
+    signal(&child, Signal::SIGINT);
+    assert_eq!(exit_within(&mut child, Duration::from_secs(30)), Some(130));
+    let stderr = text(&child.wait_with_output().unwrap().stderr);
+    assert!(!stderr.contains("stopping the agent"), "{stderr}");
+    assert!(stderr.contains("no agent is running"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,9 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use swr_core::config::{Config, JitterSetting};
-use swr_core::event::StopCause;
-use swr_core::runner::{RunOptions, StopLevel, StopRequest};
-use tokio::sync::watch;
+use swr_core::runner::RunOptions;
 
 use crate::cli::DemoArgs;
 use crate::report::Mode;
@@ -91,13 +89,8 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     let code = rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel(StopRequest::default());
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop_tx.send_if_modified(|r| r.raise(StopLevel::Graceful, StopCause::User));
-            }
-        });
-        super::run::run_one(&config, &opts, stop_rx, Mode::pick(args.json)).await
+        let stop = super::run::Stop::install()?;
+        super::run::run_one(&config, &opts, &stop, Mode::pick(args.json)).await
     })?;
     let log = Command::new("git")
         .args(["log", "--oneline"])

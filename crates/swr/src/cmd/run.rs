@@ -2,10 +2,11 @@
 //! installs the stop signals and drives the runner, mapping how it ended to an exit code.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use swr_core::config::Config;
-use swr_core::event::RunEnd;
-use swr_core::event::StopCause;
+use swr_core::event::{RunEnd, RunnerEvent, StopCause};
 use swr_core::runner::{self, RunError, RunOptions, StopLevel, StopRequest};
 use swr_core::spec::{self, Project};
 use swr_core::store::LockError;
@@ -73,10 +74,9 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel(StopRequest::default());
-        install_signals(stop_tx)?;
+        let stop = Stop::install()?;
         if let Some(n) = args.parallel {
-            return run_parallel(config, &base, specs, n, stop_rx, args.json).await;
+            return run_parallel(config, &base, specs, n, &stop, args.json).await;
         }
         let mut code = exit::OK;
         let mut skipped = Vec::new();
@@ -97,7 +97,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
                 code = exit::FAILURE;
                 break;
             }
-            match run_one(config, &opts, stop_rx.clone(), Mode::pick(args.json)).await {
+            match run_one(config, &opts, &stop, Mode::pick(args.json)).await {
                 Ok(c) => code = c,
                 // With --all a spec another runner holds is its business: go on with the
                 // rest instead of giving up on every spec (two `--all` runs share the work).
@@ -146,7 +146,7 @@ async fn run_parallel(
     base: &RunOptions,
     specs: Vec<String>,
     n: u32,
-    stop: watch::Receiver<StopRequest>,
+    stop: &Stop,
     json: bool,
 ) -> anyhow::Result<u8> {
     let mode = if json { Mode::Json } else { Mode::Plain };
@@ -156,7 +156,7 @@ async fn run_parallel(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             break;
         };
-        if stop.borrow().is_set() {
+        if stop.requests.borrow().is_set() {
             break;
         }
         let (config, stop) = (config.clone(), stop.clone());
@@ -166,7 +166,7 @@ async fn run_parallel(
         };
         set.spawn(async move {
             let reporter = Reporter::new(mode).with_prefix(&opts.spec);
-            let code = run_with(&config, &opts, stop, reporter).await;
+            let code = run_with(&config, &opts, &stop, reporter).await;
             drop(permit);
             (opts.spec, code)
         });
@@ -198,11 +198,76 @@ async fn run_parallel(
         .unwrap_or(exit::OK))
 }
 
+/// The stop requests of a `swr run` process, and how many of its runs have an agent running
+/// (`--parallel` runs several): what "stopping" can promise depends on it.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub requests: watch::Receiver<StopRequest>,
+    agents_running: Arc<AtomicUsize>,
+}
+
+impl Stop {
+    /// Listens to SIGINT, SIGTERM, SIGQUIT and SIGHUP (unless SIGHUP was ignored at start: see
+    /// [`crate::signals`]). The first of them stops the run gracefully; a second SIGINT kills
+    /// the agent at once. SIGQUIT is SIGTERM's twin here: its default action would dump core
+    /// and leave the agent running unsupervised.
+    pub fn install() -> anyhow::Result<Stop> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (tx, requests) = watch::channel(StopRequest::default());
+        let stop = Stop {
+            requests,
+            agents_running: Arc::new(AtomicUsize::new(0)),
+        };
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut quit = signal(SignalKind::quit())?;
+        let mut hup = crate::signals::hangup()?;
+        let agents = stop.agents_running.clone();
+        tokio::spawn(async move {
+            loop {
+                let (level, cause) = tokio::select! {
+                    _ = int.recv() => {
+                        let level = if tx.borrow().is_set() { StopLevel::Kill } else { StopLevel::Graceful };
+                        (level, StopCause::User)
+                    }
+                    _ = term.recv() => (StopLevel::Graceful, StopCause::User),
+                    _ = quit.recv() => (StopLevel::Graceful, StopCause::User),
+                    () = crate::signals::recv(&mut hup) => (StopLevel::Graceful, StopCause::HangUp),
+                };
+                // Not eprintln!: with stderr's reader gone (as after a hang-up) it would panic
+                // this task, and every later signal would be swallowed by the handler it
+                // leaves installed.
+                let mut err = std::io::stderr();
+                let running = agents.load(Ordering::SeqCst) > 0;
+                let prefix = if cause == StopCause::HangUp {
+                    "\nswr: hang-up (SIGHUP)"
+                } else {
+                    "\nswr"
+                };
+                if level == StopLevel::Graceful && !tx.borrow().is_set() {
+                    let _ = if running {
+                        writeln!(
+                            err,
+                            "{prefix}: stopping the agent (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to kill it now"
+                        )
+                    } else {
+                        writeln!(err, "{prefix}: stopping (no agent is running)")
+                    };
+                } else if level == StopLevel::Kill && running {
+                    let _ = writeln!(err, "\nswr: killing the agent now");
+                }
+                tx.send_if_modified(|r| r.raise(level, cause));
+            }
+        });
+        Ok(stop)
+    }
+}
+
 /// Runs one spec to its end and maps the end to an exit code.
 pub async fn run_one(
     config: &Config,
     opts: &RunOptions,
-    stop: watch::Receiver<StopRequest>,
+    stop: &Stop,
     mode: Mode,
 ) -> anyhow::Result<u8> {
     run_with(config, opts, stop, Reporter::new(mode)).await
@@ -211,11 +276,11 @@ pub async fn run_one(
 async fn run_with(
     config: &Config,
     opts: &RunOptions,
-    stop: watch::Receiver<StopRequest>,
+    stop: &Stop,
     reporter: Reporter,
 ) -> anyhow::Result<u8> {
     let mode = reporter.mode();
-    let reporter = std::sync::Arc::new(std::sync::Mutex::new(reporter));
+    let reporter = Arc::new(std::sync::Mutex::new(reporter));
     let ticker = (mode == Mode::Bar).then(|| {
         let r = reporter.clone();
         tokio::spawn(async move {
@@ -227,12 +292,34 @@ async fn run_with(
             }
         })
     });
-    let mut sink = |ev: &swr_core::event::RunnerEvent| {
+    // Whether this run's agent is running, kept in the process-wide count.
+    let agents = stop.agents_running.clone();
+    let mut running = false;
+    let mut sink = |ev: &RunnerEvent| {
+        let now = match ev {
+            RunnerEvent::AttemptStarted { .. } => Some(true),
+            RunnerEvent::AttemptFinished { .. }
+            | RunnerEvent::RetryScheduled { .. }
+            | RunnerEvent::Waiting { .. }
+            | RunnerEvent::Finished { .. } => Some(false),
+            _ => None,
+        };
+        if let Some(now) = now.filter(|n| *n != running) {
+            running = now;
+            if now {
+                agents.fetch_add(1, Ordering::SeqCst);
+            } else {
+                agents.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         if let Ok(mut r) = reporter.lock() {
             r.handle(ev);
         }
     };
-    let result = runner::run(config, opts, stop, &mut sink).await;
+    let result = runner::run(config, opts, stop.requests.clone(), &mut sink).await;
+    if running {
+        stop.agents_running.fetch_sub(1, Ordering::SeqCst);
+    }
     if let Some(t) = ticker {
         t.abort();
     }
@@ -261,39 +348,6 @@ pub fn exit_code(end: &RunEnd) -> u8 {
         RunEnd::Stopped { .. } => exit::STOPPED,
         _ => exit::FAILURE,
     }
-}
-
-/// First SIGINT/SIGTERM/SIGHUP: graceful stop. A second SIGINT: kill at once.
-fn install_signals(tx: watch::Sender<StopRequest>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        loop {
-            let (level, cause) = tokio::select! {
-                _ = int.recv() => {
-                    let level = if tx.borrow().is_set() { StopLevel::Kill } else { StopLevel::Graceful };
-                    (level, StopCause::User)
-                }
-                _ = term.recv() => (StopLevel::Graceful, StopCause::User),
-                _ = hup.recv() => (StopLevel::Graceful, StopCause::HangUp),
-            };
-            // Not eprintln!: with stderr's reader gone it would panic this task, and every
-            // later signal would be swallowed by the handler it leaves installed.
-            let mut err = std::io::stderr();
-            if level == StopLevel::Graceful && !tx.borrow().is_set() {
-                let _ = writeln!(
-                    err,
-                    "\nswr: stopping the agent (SIGTERM, then SIGKILL after the grace period); press Ctrl-C again to kill it now"
-                );
-            } else if level == StopLevel::Kill {
-                let _ = writeln!(err, "\nswr: killing the agent now");
-            }
-            tx.send_if_modified(|r| r.raise(level, cause));
-        }
-    });
-    Ok(())
 }
 
 fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {

@@ -407,7 +407,10 @@ async fn event_loop(
         }
     };
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // SIGQUIT (Ctrl-\ outside raw mode, `kill -QUIT`) would otherwise dump core and leave the
+    // terminal in raw mode: handled like SIGTERM.
+    let mut sigquit = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit())?;
+    let mut sighup = crate::signals::hangup()?;
     if !early.is_empty() {
         app.update(Msg::Info(early.join("; ")));
     }
@@ -572,8 +575,12 @@ async fn event_loop(
                 let cmds = app.update(Msg::Terminate);
                 lp.exec(&mut app, cmds);
             }
+            _ = sigquit.recv() => {
+                let cmds = app.update(Msg::Terminate);
+                lp.exec(&mut app, cmds);
+            }
             // The terminal went away: runners are detached by design and keep working.
-            _ = sighup.recv() => app.should_exit = true,
+            () = crate::signals::recv(&mut sighup) => app.should_exit = true,
         }
     }
     Ok(crate::exit::OK)
