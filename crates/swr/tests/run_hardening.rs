@@ -192,6 +192,77 @@ fn a_stop_during_a_backoff_does_not_claim_to_stop_an_agent() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One runner per spec
+
+/// `specs/alias -> feat` is the same tasks.md: a second runner through the alias is refused
+/// (exit 75) while the first runs.
+#[test]
+fn a_symlinked_spec_dir_cannot_be_run_twice() {
+    let w = World::new(1, json!({}));
+    let specs = w.project.join(".spec-workflow/specs");
+    std::os::unix::fs::symlink("feat", specs.join("alias")).unwrap();
+    let mut first = w.spawn("hang");
+    agent_pid(&w);
+    let out = output_within(
+        w.cmd("ok").args([
+            "run",
+            "--project",
+            &w.project.display().to_string(),
+            "--spec",
+            "alias",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already being run"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(w.tasks_done(), 0);
+    signal(&first, Signal::SIGTERM);
+    assert_eq!(exit_within(&mut first, Duration::from_secs(30)), Some(130));
+}
+
+/// Cleaning `~/.cache` under a live runner (its locks, or the whole cache dir with the store)
+/// must not let a second runner start on the same spec.
+#[test]
+fn deleting_the_cache_dir_under_a_runner_does_not_free_its_spec() {
+    let w = World::new(1, json!({}));
+    let cache = w.dir.path().join("cache");
+    let mut first = w.spawn("hang");
+    agent_pid(&w);
+    let second = || output_within(w.cmd("ok").args(w.run_args()), Duration::from_secs(30));
+    std::fs::remove_dir_all(cache.join("locks")).unwrap();
+    let out = second();
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "locks/ deleted: {}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&cache).unwrap();
+    let out = second();
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "cache deleted: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(w.tasks_done(), 0, "a second runner worked on the spec");
+    signal(&first, Signal::SIGTERM);
+    assert_eq!(exit_within(&mut first, Duration::from_secs(30)), Some(130));
+    // Once the first is gone the spec is free, and the cache is recreated private.
+    let out = second();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    for d in [cache.join("locks"), cache] {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", d.display());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bad files and values
 
 /// The configuration that ran 1,938 attempts in 8 s: every wait and jitter at 0 and an agent
@@ -385,4 +456,26 @@ fn a_prompt_over_the_argv_limit_reaches_the_agent_on_stdin() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(said > words, "the agent saw {said} words");
+}
+
+/// The store refusing writes mid-run (here: held locked past the busy timeout; a full disk
+/// fails the same way) ends the run with exit 1. That exit is recorded as a failure naming the
+/// store's error, not as "runner process died" with an attempt of unknown outcome.
+#[test]
+fn a_store_that_refuses_writes_mid_run_is_recorded_as_a_deliberate_exit() {
+    let w = World::new(1, json!({}));
+    let mut child = w.spawn("sleep:2");
+    agent_pid(&w);
+    let db = w.dir.path().join("cache/swr.sqlite3");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let code = exit_within(&mut child, Duration::from_secs(90));
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert_eq!(code, Some(1));
+    let st = &w.status_reaped()[0];
+    assert_eq!(st["status"], "failed", "{st}");
+    let reason = st["reason"].as_str().unwrap();
+    assert!(reason.contains("database is locked"), "{reason}");
+    assert!(!reason.contains("runner process died"), "{reason}");
 }

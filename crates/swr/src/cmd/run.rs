@@ -9,7 +9,7 @@ use swr_core::config::Config;
 use swr_core::event::{RunEnd, RunnerEvent, StopCause};
 use swr_core::runner::{self, RunError, RunOptions, StopLevel, StopRequest};
 use swr_core::spec::{self, Project};
-use swr_core::store::LockError;
+use swr_core::store::{LockError, RunnerId, RunnerStatus, RunnerUpdate, SpecGuard, SpecLock};
 use tokio::sync::watch;
 
 use crate::cli::RunArgs;
@@ -279,6 +279,8 @@ async fn run_with(
     stop: &Stop,
     reporter: Reporter,
 ) -> anyhow::Result<u8> {
+    // Held until the run ends; see `claim_spec`.
+    let _guard = claim_spec(config, opts)?;
     let mode = reporter.mode();
     let reporter = Arc::new(std::sync::Mutex::new(reporter));
     let ticker = (mode == Mode::Bar).then(|| {
@@ -295,7 +297,11 @@ async fn run_with(
     // Whether this run's agent is running, kept in the process-wide count.
     let agents = stop.agents_running.clone();
     let mut running = false;
+    let mut runner_id: Option<RunnerId> = None;
     let mut sink = |ev: &RunnerEvent| {
+        if let RunnerEvent::Started { runner_id: id, .. } = ev {
+            runner_id = Some(id.clone());
+        }
         let now = match ev {
             RunnerEvent::AttemptStarted { .. } => Some(true),
             RunnerEvent::AttemptFinished { .. }
@@ -323,6 +329,9 @@ async fn run_with(
     if let Some(t) = ticker {
         t.abort();
     }
+    if let (Err(RunError::Store(e)), Some(id)) = (&result, &runner_id) {
+        record_store_failure(config, opts, id, &format!("state store failed: {e}"));
+    }
     match result {
         Ok(end) => Ok(exit_code(&end)),
         Err(RunError::Locked(e @ LockError::Held { .. })) => Err(ExitError::new(
@@ -339,6 +348,96 @@ async fn run_with(
         Err(RunError::Spec(e)) => Err(ExitError::usage(e.to_string()).into()),
         Err(RunError::Worktree(e)) => Err(ExitError::usage(e.to_string()).into()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes sure nobody else runs this spec, beyond the runner's own lock file (which a user
+/// cleaning `~/.cache` can delete under a live runner, and which a symlinked spec directory
+/// names twice):
+///
+/// 1. the [`SpecGuard`] of the resolved spec directory, held for the whole run: `specs/alias
+///    -> demo` and `demo` are one spec, and no file deletion frees it;
+/// 2. the store's record of a live runner of the same spec (pid, start time and boot id
+///    checked), for a runner that lost its lock file.
+///
+/// It also reconciles dead runners now, before the runner takes the lock and so truncates the
+/// lock file that may hold the exit note of the last one (see [`record_store_failure`]).
+fn claim_spec(config: &Config, opts: &RunOptions) -> anyhow::Result<Option<SpecGuard>> {
+    let spec_dir = config.specs_dir(&opts.project).join(&opts.spec);
+    let held = |holder: String| {
+        ExitError::new(
+            exit::TEMPFAIL,
+            format!(
+                "spec '{}' is already being run by {holder}; `swr status` shows it, `swr stop {}` stops it",
+                safe(&opts.spec),
+                safe(&opts.spec)
+            ),
+        )
+    };
+    let guard = match SpecGuard::acquire(&spec_dir) {
+        Ok(g) => Some(g),
+        Err(LockError::Held {
+            holder_pid, path, ..
+        }) => {
+            let pid =
+                holder_pid.map_or_else(|| "another process".to_string(), |p| format!("pid {p}"));
+            return Err(held(format!("{pid} (spec directory {})", path.display())).into());
+        }
+        // Without the guard the lock file and the store still stand between two runners.
+        Err(e @ LockError::Io { .. }) => {
+            tracing::warn!("running without the spec guard: {e}");
+            None
+        }
+    };
+    let store = super::runners::open_store(config)?;
+    let lock_dir = config.lock_dir();
+    for r in runner::reconcile_and_reap(&store, &lock_dir)? {
+        let text = if r.runner.status == RunnerStatus::Failed {
+            format!(
+                "runner {} of {} had ended on an error the store could not take then: {}",
+                r.runner.runner_id,
+                r.runner.spec,
+                r.runner.reason.as_deref().unwrap_or("")
+            )
+        } else {
+            r.describe()
+        };
+        let _ = writeln!(std::io::stderr(), "swr: {}", safe(&text));
+    }
+    if let Some(r) = store.live_runner(&lock_dir, &opts.project, &opts.spec)? {
+        return Err(held(format!(
+            "runner {} (pid {}), whose lock file is gone (was {} deleted?)",
+            r.runner_id,
+            r.pid,
+            config.lock_dir().display()
+        ))
+        .into());
+    }
+    Ok(guard)
+}
+
+/// The store failed mid-run (a full disk, a lock held too long): the runner ends on purpose.
+/// Record that as a failure with its reason; when the store still refuses, leave the reason in
+/// the lock file, so that the next look at the store records it instead of "runner process
+/// died" (see `Store::reconcile`).
+fn record_store_failure(config: &Config, opts: &RunOptions, id: &RunnerId, reason: &str) {
+    let update = RunnerUpdate {
+        status: Some(RunnerStatus::Failed),
+        reason: Some(Some(format!("swr error: {reason}"))),
+        agent: Some(None),
+        ..Default::default()
+    };
+    let recorded = swr_core::store::Store::open(&config.store_path())
+        .and_then(|s| s.update_runner(id, &update))
+        .is_ok_and(|r| r.status == RunnerStatus::Failed);
+    if !recorded
+        && let Err(e) =
+            SpecLock::record_exit(&config.lock_dir(), &opts.project, &opts.spec, id, reason)
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "swr: could not record the failure anywhere ({e}); `swr status` will show the runner as crashed"
+        );
     }
 }
 
