@@ -283,7 +283,7 @@ pub struct RunArgs {
     /// Stop after this many iterations (at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_iterations: Option<u32>,
-    /// Stop after this long, e.g. 8h, 90m.
+    /// Stop after this long, e.g. 8h, 90m (at most 365 days).
     #[arg(long, value_name = "DURATION")]
     pub max_runtime: Option<String>,
     /// Print what would run (command, prompt, timeouts) and exit.

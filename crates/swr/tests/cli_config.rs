@@ -323,3 +323,42 @@ fn relative_xdg_dirs_are_ignored() {
         .join(".config/spec-workflow-runner/config.json");
     assert_eq!(stdout(&out).trim(), expected.display().to_string());
 }
+
+/// `--config /dev/zero` grew swr to 1.9 GB; a FIFO blocked it forever. Only regular files are
+/// read, up to 64 MB.
+#[test]
+fn a_config_that_is_no_regular_file_or_too_large_is_refused_at_once() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("work/fifo.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let big = sb.path("work/big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(65 * 1024 * 1024)
+        .unwrap();
+    for (file, says) in [
+        (
+            std::path::PathBuf::from("/dev/zero"),
+            "not a regular file (a character device)",
+        ),
+        (fifo, "not a regular file (a FIFO)"),
+        (big, "larger than 64 MB"),
+    ] {
+        let out = sb
+            .swr()
+            .arg("--config")
+            .arg(&file)
+            .args(["config", "show"])
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{}: {}",
+            file.display(),
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use run_support::{World, alive, git};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn signal(child: &Child, sig: Signal) {
     kill(Pid::from_raw(child.id() as i32), sig).unwrap();
@@ -264,6 +264,151 @@ fn deleting_the_cache_dir_under_a_runner_does_not_free_its_spec() {
 
 // ---------------------------------------------------------------------------------------------
 // Bad files and values
+
+/// A FIFO tasks.md blocked `open` in every command; a tasks.md linked to /dev/zero grew
+/// `swr specs` to gigabytes. Each now costs its spec a warning, and the other specs work.
+#[test]
+fn a_fifo_or_a_device_as_tasks_md_costs_a_warning_not_a_hang() {
+    let w = World::new(1, json!({}));
+    let specs = w.project.join(".spec-workflow/specs");
+    std::fs::create_dir_all(specs.join("pipe")).unwrap();
+    nix::unistd::mkfifo(
+        &specs.join("pipe/tasks.md"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    std::fs::create_dir_all(specs.join("zero")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", specs.join("zero/tasks.md")).unwrap();
+    std::fs::create_dir_all(specs.join("huge")).unwrap();
+    std::fs::File::create(specs.join("huge/tasks.md"))
+        .unwrap()
+        .set_len(65 * 1024 * 1024)
+        .unwrap();
+    // Not the agent's business: its `git add -A` must not read them.
+    std::fs::write(
+        w.project.join(".git/info/exclude"),
+        "/.spec-workflow/specs/pipe/\n/.spec-workflow/specs/zero/\n/.spec-workflow/specs/huge/\n",
+    )
+    .unwrap();
+    let project = w.project.display().to_string();
+    let limit = Duration::from_secs(60);
+
+    let out = output_within(w.cmd("").args(["specs", "-p", &project]), limit);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains("feat"), "{stdout}");
+    assert!(stderr.contains("not a regular file (a FIFO)"), "{stderr}");
+    assert!(
+        stderr.contains("not a regular file (a character device)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("larger than 64 MB"), "{stderr}");
+
+    // Doctor, of the project and of repos_root.
+    let out = output_within(w.cmd("").args(["doctor", "-p", &project]), limit);
+    assert!(
+        text(&out.stdout).contains("a FIFO"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = output_within(w.cmd("").args(["doctor"]), limit);
+    assert!(
+        text(&out.stdout).contains("a FIFO"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = output_within(
+        w.cmd("")
+            .args(["run", "-p", &project, "--all", "--dry-run"]),
+        limit,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("spec:        feat"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("skipping spec 'pipe'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = output_within(w.cmd("ok").args(w.run_args()), limit);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(w.tasks_done(), 1);
+}
+
+/// Values validation accepted and that then panicked the run (exit 101, runner "crashed"):
+/// refused up front now, 78 from the config and 2 from a flag; `stats --since 1e12` means all
+/// of history.
+#[test]
+fn durations_too_large_for_the_clock_are_refused_up_front() {
+    for (key, value) in [
+        ("activity_timeout_seconds", json!(1e19)),
+        ("iteration_timeout_seconds", json!("3000000000000000h")),
+        ("stop_grace_seconds", json!(1e19)),
+        ("retry_backoff_seconds", json!("100000000h")),
+        ("max_runtime", json!("3000000000000000h")),
+    ] {
+        let mut cfg = serde_json::Map::new();
+        cfg.insert(key.to_string(), value);
+        let w = World::new(1, Value::Object(cfg));
+        let r = w.run("hang");
+        assert_eq!(r.code, 78, "{key}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("\"{key}\": at most")),
+            "{}",
+            r.stderr
+        );
+    }
+    let w = World::new(1, json!({}));
+    for flag in ["1e19", "3000000000000000h", "366d"] {
+        let out = output_within(
+            w.cmd("ok").args(w.run_args()).args(["--max-runtime", flag]),
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("at most 365 days"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = output_within(
+        w.cmd("").args(["stats", "--since", "1e12"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// The largest values validation accepts meet the clock without a panic: the run goes on
+/// normally.
+#[test]
+fn the_largest_accepted_durations_run_to_the_end() {
+    let w = World::new(
+        2,
+        json!({
+            "activity_timeout_seconds": "7d",
+            "iteration_timeout_seconds": 604800,
+            "stop_grace_seconds": 3600,
+            "retry_backoff_seconds": 0.2,
+            "retry_max_backoff_seconds": 86400,
+            "rate_limit_wait_seconds": "7d",
+            "rate_limit_jitter_seconds": 86400,
+            "max_runtime": "365d",
+        }),
+    );
+    let out = output_within(
+        w.cmd("crash,ok,ok")
+            .args(w.run_args())
+            .args(["--max-runtime", "365d"]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(w.tasks_done(), 2);
+}
 
 /// The configuration that ran 1,938 attempts in 8 s: every wait and jitter at 0 and an agent
 /// that keeps reporting a rate limit. After the first, waits never fall under a second and

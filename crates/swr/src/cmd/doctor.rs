@@ -403,12 +403,24 @@ fn repos_overview(config: &Config) -> Vec<Check> {
     )];
     let mut warned = 0;
     for s in &specs {
-        if let Ok(list) = s.read_tasks()
-            && let Some(first) = list.warnings.first()
-        {
+        let problem = match s.read_tasks() {
+            Ok(list) => list
+                .warnings
+                .first()
+                .map(|first| tasks_warning(s, first, list.warnings.len())),
+            Err(SpecError::NotFound { .. }) => None,
+            // A FIFO or a device in place of tasks.md: this spec is unusable, the others are not.
+            Err(e) => Some(check(
+                &format!("spec {}", s.name),
+                Status::Warn,
+                e.to_string(),
+                Some("make it a regular file".into()),
+            )),
+        };
+        if let Some(c) = problem {
             warned += 1;
             if warned <= MAX_SPECS_WARNED {
-                out.push(tasks_warning(s, first, list.warnings.len()));
+                out.push(c);
             }
         }
     }

@@ -1,5 +1,6 @@
 //! `swr run`: picks the project and spec (asking on a terminal when they are not given),
-//! installs the stop signals and drives the runner, mapping how it ended to an exit code.
+//! installs the stop signals, makes sure no other runner has the spec, and drives the runner,
+//! mapping how it ended to an exit code.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use swr_core::config::Config;
 use swr_core::event::{RunEnd, RunnerEvent, StopCause};
 use swr_core::runner::{self, RunError, RunOptions, StopLevel, StopRequest};
-use swr_core::spec::{self, Project};
+use swr_core::spec::{self, Project, SpecError};
 use swr_core::store::{LockError, RunnerId, RunnerStatus, RunnerUpdate, SpecGuard, SpecLock};
 use tokio::sync::watch;
 
@@ -31,15 +32,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         return Err(ExitError::usage(e.to_string()).into());
     }
     let max_runtime = match &args.max_runtime {
-        Some(s) => {
-            let d = swr_core::config::parse_duration(s)
-                .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?;
-            // Zero would create a runner only to stop it at once with exit 1.
-            if d.is_zero() {
-                return Err(ExitError::usage("--max-runtime must be more than 0").into());
-            }
-            Some(d)
-        }
+        Some(s) => Some(parse_max_runtime(s)?),
         None => config.max_runtime,
     };
     let base = RunOptions {
@@ -196,6 +189,27 @@ async fn run_parallel(
         .into_iter()
         .max_by_key(|c| rank(*c))
         .unwrap_or(exit::OK))
+}
+
+/// `--max-runtime`: a duration above 0 and at most the `max_runtime` key's maximum (a year),
+/// so that no deadline computed from it can overflow the clock.
+fn parse_max_runtime(s: &str) -> anyhow::Result<std::time::Duration> {
+    let d = swr_core::config::parse_duration(s)
+        .map_err(|m| ExitError::usage(format!("--max-runtime: {m}")))?;
+    // Zero would create a runner only to stop it at once with exit 1.
+    if d.is_zero() {
+        return Err(ExitError::usage("--max-runtime must be more than 0").into());
+    }
+    if let Some(max) = swr_core::config::duration_max("max_runtime")
+        && d > max
+    {
+        return Err(ExitError::usage(format!(
+            "--max-runtime {s}: at most {} is allowed",
+            swr_core::config::human_duration(max)
+        ))
+        .into());
+    }
+    Ok(d)
 }
 
 /// The stop requests of a `swr run` process, and how many of its runs have an agent running
@@ -489,25 +503,40 @@ fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {
     Ok(projects.into_iter().nth(i).expect("index from the list"))
 }
 
+/// The specs of `project` with work left. A spec whose tasks.md cannot be read (a FIFO, a
+/// device, too large) costs a warning, never the other specs.
+fn unfinished_specs(project: &Project) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &project.specs {
+        match s.read_tasks() {
+            Ok(l) if l.counts().remaining() > 0 => out.push(s.name.clone()),
+            Ok(_) | Err(SpecError::NotFound { .. }) => {}
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "swr: warning: skipping spec '{}': {}",
+                    safe(&s.name),
+                    safe(&e.to_string())
+                );
+            }
+        }
+    }
+    out
+}
+
 fn pick_specs(config: &Config, project: &Project, args: &RunArgs) -> anyhow::Result<Vec<String>> {
     // Specs running in a worktree are judged by the worktree's tasks.md.
     let mut projects = [project.clone()];
     swr_core::runner::worktree::redirect_tasks(&config.cache_dir, &mut projects, &config.layout());
     let [project] = projects;
     let project = &project;
-    let unfinished: Vec<String> = project
-        .specs
-        .iter()
-        .filter(|s| {
-            s.read_tasks()
-                .map(|l| l.counts().remaining() > 0)
-                .unwrap_or(false)
-        })
-        .map(|s| s.name.clone())
-        .collect();
     if args.all {
+        let unfinished = unfinished_specs(project);
         if unfinished.is_empty() {
-            eprintln!("swr: every spec of {} is done", project.path.display());
+            eprintln!(
+                "swr: every spec of {} is done",
+                safe(&project.path.display().to_string())
+            );
         }
         return Ok(unfinished);
     }
@@ -527,6 +556,7 @@ fn pick_specs(config: &Config, project: &Project, args: &RunArgs) -> anyhow::Res
         }
         return Ok(vec![s.clone()]);
     }
+    let unfinished = unfinished_specs(project);
     match unfinished.len() {
         1 => Ok(unfinished),
         0 => Err(ExitError::usage(format!(
@@ -625,6 +655,19 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
         safe(&cmd.program),
         safe(&argv.join(" "))
     );
+    if let swr_core::supervise::StdinInput::Text(t) = &cmd.stdin {
+        println!(
+            "stdin:       {}",
+            if t == &prompt {
+                format!(
+                    "<prompt> ({} bytes: too large for an argument)",
+                    prompt.len()
+                )
+            } else {
+                format!("{} bytes", t.len())
+            }
+        );
+    }
     println!(
         "logs:        {}",
         safe(

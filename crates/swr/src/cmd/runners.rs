@@ -441,8 +441,9 @@ pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
         Some(s) => {
             let d = swr_core::config::parse_duration(s)
                 .map_err(|m| ExitError::usage(format!("--since: {m}")))?;
-            let span = jiff::SignedDuration::try_from(d)?;
-            Some(Timestamp::now() - span)
+            // Further back than timestamps go is "all of it", not an overflow panic.
+            let span = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+            Some(Timestamp::now().checked_sub(span).unwrap_or(Timestamp::MIN))
         }
         None => None,
     };
