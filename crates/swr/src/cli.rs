@@ -103,6 +103,8 @@ Examples:
 
     /// Stop a runner gracefully (its agent gets SIGTERM, then SIGKILL after the grace period).
     #[command(after_help = "\
+Also clears the spec's pending rate-limit wait, so that the next `swr run` starts at once.
+
 Examples:
   swr stop auth                      the active runner of spec auth
   swr stop r-20261128T132855-4f2a    a runner by id
@@ -348,8 +350,8 @@ pub struct StopArgs {
     /// A spec name or a runner id.
     #[arg(value_name = "SPEC|RUNNER_ID")]
     pub target: String,
-    /// The project, when several have a spec of that name.
-    #[arg(long, short = 'p')]
+    /// The project (a directory, or the name of a project under repos_root), when several have a spec of that name.
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
     pub project: Option<String>,
     /// Kill the agent at once instead of SIGTERM and a grace period.
     #[arg(long)]
@@ -364,8 +366,8 @@ pub struct LogsArgs {
     /// A spec name or a runner id.
     #[arg(value_name = "SPEC|RUNNER_ID")]
     pub target: String,
-    /// The project, when several have a spec of that name.
-    #[arg(long, short = 'p')]
+    /// The project (a directory, or the name of a project under repos_root), when several have a spec of that name.
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
     pub project: Option<String>,
     /// Keep printing as the agent writes, moving to each new attempt's log.
     #[arg(long, short = 'f')]

@@ -62,7 +62,7 @@ fn quiet_broken_pipe() {
 
 /// The error and its causes joined with ": ", leaving out a cause whose text the message
 /// already contains (many errors print their source themselves; `{:#}` would repeat it).
-fn error_text(err: &anyhow::Error) -> String {
+pub fn error_text(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
         let text = cause.to_string();

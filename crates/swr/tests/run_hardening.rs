@@ -9,6 +9,7 @@
 
 mod run_support;
 
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -443,6 +444,58 @@ fn rate_limits_with_every_wait_configured_to_zero_still_back_off() {
     }
 }
 
+/// A bogus reset time held every later run; `swr status` did not say so and only SQLite could
+/// clear it. Now status shows it, `--ignore-wait` starts anyway, `swr stop` clears it.
+#[test]
+fn a_pending_wait_shows_in_status_and_ignore_wait_or_stop_clear_it() {
+    let w = World::new(2, json!({}));
+    // The simulated agent counts its invocations across runs: every one of them rate limited.
+    let limited = vec!["ratelimit:86000"; 20].join(",");
+    let leave_a_wait = || {
+        let mut child = w.spawn(&limited);
+        w.wait_for("the wait", Duration::from_secs(30), |w| {
+            w.status().first().is_some_and(|r| r["status"] == "waiting")
+        });
+        signal(&child, Signal::SIGTERM);
+        assert_eq!(exit_within(&mut child, Duration::from_secs(30)), Some(130));
+    };
+    leave_a_wait();
+    let out = output_within(w.cmd("").args(["status"]), Duration::from_secs(30));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("rate-limit wait pending"), "{shown}");
+    assert!(shown.contains("--ignore-wait"), "{shown}");
+    let st = &w.status()[0];
+    assert!(st["rate_limit_wait"]["until"].is_string(), "{st}");
+
+    let out = output_within(
+        w.cmd("ok")
+            .args(w.run_args())
+            .args(["--max-iterations", "1", "--ignore-wait"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one iteration, work left: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(w.tasks_done(), 1, "--ignore-wait did not start at once");
+    assert!(w.status()[0]["rate_limit_wait"].is_null());
+
+    leave_a_wait();
+    let out = output_within(w.cmd("").args(["stop", &w.spec]), Duration::from_secs(30));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("cleared the rate-limit wait"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(w.status()[0]["rate_limit_wait"].is_null());
+    let out = output_within(w.cmd("ok").args(w.run_args()), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(w.tasks_done(), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output that reaches a terminal
 
@@ -576,6 +629,36 @@ fn the_live_progress_bar_escapes_the_agents_last_line() {
 // ---------------------------------------------------------------------------------------------
 // Smaller ones
 
+/// `stop` and `logs` take `-p NAME` like `run -p NAME` (a project under repos_root).
+#[test]
+fn stop_and_logs_take_a_project_name_like_run() {
+    let w = World::new(1, json!({}));
+    let mut child = w.spawn("hang");
+    agent_pid(&w);
+    // From a directory without a `proj/`: the name alone must find it under repos_root.
+    let elsewhere = w.dir.path().join("cache");
+    let out = output_within(
+        w.cmd("")
+            .args(["logs", &w.spec, "-p", "proj"])
+            .current_dir(&elsewhere),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("# swr attempt log"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = output_within(
+        w.cmd("")
+            .args(["stop", &w.spec, "-p", "proj"])
+            .current_dir(&elsewhere),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(exit_within(&mut child, Duration::from_secs(30)), Some(130));
+}
+
 /// A prompt over the single-argument limit (128 KiB) failed the spawn with "Argument list too
 /// long"; it now reaches the agent on stdin.
 #[test]
@@ -623,4 +706,60 @@ fn a_store_that_refuses_writes_mid_run_is_recorded_as_a_deliberate_exit() {
     let reason = st["reason"].as_str().unwrap();
     assert!(reason.contains("database is locked"), "{reason}");
     assert!(!reason.contains("runner process died"), "{reason}");
+}
+
+/// `status`, `history`, `logs` and `stats` only look: a read-only cache dir must not stop
+/// them ("unable to open database file").
+#[test]
+fn observers_work_on_a_read_only_cache_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let w = World::new(1, json!({}));
+    assert_eq!(w.run("ok").code, 0);
+    let cache = w.dir.path().join("cache");
+    let db = cache.join("swr.sqlite3");
+    let set_mode = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Root writes anywhere: it looks as `nobody` instead, for whom the dir is read-only; once
+    // with the store file its own (writable, in a directory it cannot write: SQLite cannot
+    // create its -shm file), once with it another user's.
+    let as_root = nix::unistd::geteuid().is_root();
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    set_mode(w.dir.path(), 0o755);
+    set_mode(&db, 0o644);
+    set_mode(&cache, 0o555);
+    set_mode(&cache.join("locks"), 0o555);
+    let owners: &[bool] = if as_root { &[true, false] } else { &[true] };
+    for &owns_the_store in owners {
+        if as_root {
+            let owner = owns_the_store.then_some(nobody);
+            nix::unistd::chown(&db, owner.or(Some(nix::unistd::Uid::from_raw(0))), None).unwrap();
+            nix::unistd::chown(&cache, owner.or(Some(nix::unistd::Uid::from_raw(0))), None).unwrap();
+        }
+        for args in [
+            vec!["status", "--json"],
+            vec!["history", "--json"],
+            vec!["logs", &w.spec],
+            vec!["stats"],
+        ] {
+            let mut c = w.cmd("");
+            c.args(&args);
+            if as_root {
+                c.uid(65534).gid(65534);
+            }
+            let out = output_within(&mut c, Duration::from_secs(30));
+            assert!(
+                out.status.success(),
+                "{args:?} (owner: {owns_the_store}): {}",
+                text(&out.stderr)
+            );
+            if args[0] == "status" {
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(v[0]["status"], "completed");
+            }
+        }
+    }
+    set_mode(&cache, 0o700);
+    set_mode(&cache.join("locks"), 0o700);
 }

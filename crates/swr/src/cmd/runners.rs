@@ -23,6 +23,25 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::open(&config.store_path())?)
 }
 
+/// [`open_store`], or, when the cache dir is read-only (a mounted backup, a permission) and
+/// the store cannot be opened for writing, the store opened read-only: looking must still
+/// work. `swr stop` and `--reap` need to write and use [`open_store`].
+fn open_store_to_read(config: &Config) -> anyhow::Result<Store> {
+    match open_store(config) {
+        Ok(store) => Ok(store),
+        Err(e) => match Store::open_read_only(&config.store_path()) {
+            Ok(store) => {
+                eprintln!(
+                    "swr: note: the state store cannot be opened for writing ({}); reading it read-only",
+                    crate::text::lines(&crate::error_text(&e))
+                );
+                Ok(store)
+            }
+            Err(_) => Err(e),
+        },
+    }
+}
+
 /// Marks dead runners crashed and kills what they left behind, saying so.
 fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
     let reaped = swr_core::runner::reconcile_and_reap(store, &config.lock_dir())?;
@@ -34,16 +53,43 @@ fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
 
 /// A runner as `swr status --json` shows it: the record, and for an active one whether its
 /// process is really alive (false: it died without cleaning up; `--reap` records that).
+/// It also carries the rate-limit wait its spec still has pending: a later `swr run` waits for
+/// it.
 #[derive(serde::Serialize)]
 struct RunnerView<'a> {
     #[serde(flatten)]
     record: &'a RunnerRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     alive: Option<bool>,
+    rate_limit_wait: Option<PendingWait>,
+}
+
+#[derive(serde::Serialize)]
+struct PendingWait {
+    /// RFC 3339, like every time of the status JSON.
+    #[serde(serialize_with = "ser_ts")]
+    until: Timestamp,
+    reason: String,
+}
+
+fn ser_ts<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_ts(*t))
+}
+
+/// The spec's persisted rate-limit wait, when it has not ended yet.
+fn pending_wait(store: &Store, r: &RunnerRecord) -> anyhow::Result<Option<PendingWait>> {
+    Ok(store
+        .wait_for(&r.project, &r.spec)?
+        .filter(|(until, _)| *until > Timestamp::now())
+        .map(|(until, reason)| PendingWait { until, reason }))
 }
 
 pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
-    let store = open_store(config)?;
+    let store = if args.reap {
+        open_store(config)?
+    } else {
+        open_store_to_read(config)?
+    };
     if args.reap {
         let n = reap_dead(&store, config)?;
         if n == 0 && !args.json {
@@ -66,16 +112,17 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
     }
     runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
     let lock_dir = config.lock_dir();
-    let views: Vec<RunnerView> = runners
-        .iter()
-        .map(|r| RunnerView {
+    let mut views = Vec::with_capacity(runners.len());
+    for r in &runners {
+        views.push(RunnerView {
             record: r,
             alive: r
                 .status
                 .is_active()
                 .then(|| swr_core::store::runner_alive(r, &lock_dir)),
-        })
-        .collect();
+            rate_limit_wait: pending_wait(&store, r)?,
+        });
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(exit::OK);
@@ -93,6 +140,24 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
             println!(
                 "          {}",
                 p.red("its swr process is gone: `swr status --reap` marks it crashed and kills what it left")
+            );
+        }
+        // An active runner shows its own wait above; a stopped one's wait still holds the
+        // next run, and nothing else would say so.
+        if let Some(w) = &v.rate_limit_wait
+            && !v.record.status.is_active()
+        {
+            let now = Timestamp::now();
+            println!(
+                "          {} until {} (in {}): {}",
+                p.yellow("rate-limit wait pending"),
+                format_ts(w.until),
+                human_since(now, w.until),
+                safe(w.reason.lines().next().unwrap_or(""))
+            );
+            println!(
+                "          the next `swr run` waits for it; `swr run --ignore-wait` or `swr stop {}` clears it",
+                safe(&v.record.spec)
             );
         }
     }
@@ -167,7 +232,7 @@ fn human_since(from: Timestamp, to: Timestamp) -> String {
 }
 
 pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
-    let store = open_store(config)?;
+    let store = open_store_to_read(config)?;
     let runner = match &args.runner {
         Some(id) => Some(
             id.parse::<RunnerId>()
@@ -255,11 +320,15 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
 
 /// Finds the runner a user means by `spec-or-id`: a runner id, or the latest runner of a spec
 /// (active ones first).
-/// `project` is `--project` as typed: a path, `~` allowed.
-fn find_runner(store: &Store, target: &str, project: Option<&str>) -> anyhow::Result<RunnerRecord> {
-    let project = project
-        .map(|p| super::expand_tilde(p).canonicalize())
-        .transpose()?;
+/// `project` is `--project` as typed: a directory (`~` allowed) or the name of a project
+/// under repos_root, resolved as `swr run -p` resolves it.
+fn find_runner(
+    config: &Config,
+    store: &Store,
+    target: &str,
+    project: Option<&str>,
+) -> anyhow::Result<RunnerRecord> {
+    let project = project.map(|p| project_path(config, p)).transpose()?;
     let project = project.as_deref();
     if let Ok(id) = target.parse::<RunnerId>()
         && let Some(r) = store.runner(&id)?
@@ -295,9 +364,32 @@ fn find_runner(store: &Store, target: &str, project: Option<&str>) -> anyhow::Re
     })
 }
 
+/// The project `--project` names, the way `swr run -p` finds it; a directory that is no
+/// longer a project (its runners are still in the store) is taken as it is.
+fn project_path(config: &Config, arg: &str) -> anyhow::Result<PathBuf> {
+    match super::resolve_project(config, arg) {
+        Ok(p) => Ok(p.path.canonicalize().unwrap_or(p.path)),
+        Err(e) => super::expand_tilde(arg).canonicalize().map_err(|_| e),
+    }
+}
+
+/// `swr stop` is the way out of a pending rate-limit wait too (a bogus reset time can hold
+/// every later run of the spec for days).
+fn clear_wait(store: &Store, r: &RunnerRecord) -> anyhow::Result<()> {
+    if let Some(w) = pending_wait(store, r)? {
+        println!(
+            "cleared the rate-limit wait of {} (it ran until {})",
+            safe(&r.spec),
+            format_ts(w.until)
+        );
+    }
+    store.clear_wait(&r.project, &r.spec)?;
+    Ok(())
+}
+
 pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
     let store = open_store(config)?;
-    let r = find_runner(&store, &args.target, args.project.as_deref())?;
+    let r = find_runner(config, &store, &args.target, args.project.as_deref())?;
     if !r.status.is_active() {
         println!(
             "runner {} ({}) is not running: {}",
@@ -305,12 +397,14 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
             safe(&r.spec),
             r.status.as_str()
         );
+        clear_wait(&store, &r)?;
         return Ok(exit::OK);
     }
     // Signal only the very process that registered: a recycled pid is left alone.
     if !swr_core::store::runner_alive(&r, &config.lock_dir()) {
         reap_dead(&store, config)?;
         println!("runner {} was no longer alive; marked crashed", r.runner_id);
+        clear_wait(&store, &r)?;
         return Ok(exit::OK);
     }
     let sig = if args.kill {
@@ -327,6 +421,8 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
     }
     if args.no_wait {
         println!("asked runner {} ({}) to stop", r.runner_id, safe(&r.spec));
+        // A stopping runner never sets a new wait: clearing it now is final.
+        clear_wait(&store, &r)?;
         return Ok(exit::OK);
     }
     let deadline = Instant::now() + config.stop_grace + Duration::from_secs(10);
@@ -338,6 +434,8 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
         match now {
             Some(n) if !n.status.is_active() => {
                 eprintln!(" {}", n.status.as_str());
+                // After the end: a runner stopped mid-wait leaves its wait in the store.
+                clear_wait(&store, &r)?;
                 return Ok(exit::OK);
             }
             _ if Instant::now() > deadline => {
@@ -353,8 +451,8 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
 }
 
 pub fn logs(config: &Config, args: &LogsArgs) -> anyhow::Result<u8> {
-    let store = open_store(config)?;
-    let r = find_runner(&store, &args.target, args.project.as_deref())?;
+    let store = open_store_to_read(config)?;
+    let r = find_runner(config, &store, &args.target, args.project.as_deref())?;
     let Some(mut path) = r.log_path.clone() else {
         println!("runner {} has no attempt log yet", r.runner_id);
         return Ok(exit::OK);
@@ -436,7 +534,7 @@ fn print_from(
 }
 
 pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
-    let store = open_store(config)?;
+    let store = open_store_to_read(config)?;
     let since = match &args.since {
         Some(s) => {
             let d = swr_core::config::parse_duration(s)
