@@ -84,7 +84,7 @@ impl Reporter {
 
     /// Lines start with `[spec] `: several runners share one stderr.
     pub fn with_prefix(mut self, spec: &str) -> Reporter {
-        self.prefix = format!("[{spec}] ");
+        self.prefix = format!("[{}] ", safe(spec));
         self.spec_tag = spec.to_string();
         self
     }
@@ -226,7 +226,7 @@ impl Reporter {
                 }
             }
             RunnerEvent::Merge { result } => {
-                let text = result.describe();
+                let text = safe(&result.describe()).into_owned();
                 let line = match result {
                     swr_core::runner::worktree::MergeResult::Merged { .. } => p.green(&text),
                     swr_core::runner::worktree::MergeResult::Kept { .. } => p.yellow(&text),

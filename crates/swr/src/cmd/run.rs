@@ -173,7 +173,12 @@ async fn run_parallel(
                 let code = e
                     .downcast_ref::<ExitError>()
                     .map_or(exit::FAILURE, |x| x.code);
-                let _ = writeln!(std::io::stderr(), "swr: [{spec}] {e:#}");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "swr: [{}] {}",
+                    safe(&spec),
+                    crate::text::lines(&format!("{e:#}"))
+                );
                 code
             }
         });
