@@ -466,6 +466,8 @@ fn a_pending_wait_shows_in_status_and_ignore_wait_or_stop_clear_it() {
     assert!(shown.contains("--ignore-wait"), "{shown}");
     let st = &w.status()[0];
     assert!(st["rate_limit_wait"]["until"].is_string(), "{st}");
+    // The provider account's shared clock holds it too, and is cleared the same ways.
+    assert!(st["account_rate_limit_wait"]["until"].is_string(), "{st}");
 
     let out = output_within(
         w.cmd("ok")
@@ -480,7 +482,9 @@ fn a_pending_wait_shows_in_status_and_ignore_wait_or_stop_clear_it() {
         text(&out.stderr)
     );
     assert_eq!(w.tasks_done(), 1, "--ignore-wait did not start at once");
-    assert!(w.status()[0]["rate_limit_wait"].is_null());
+    let st = &w.status()[0];
+    assert!(st["rate_limit_wait"].is_null(), "{st}");
+    assert!(st["account_rate_limit_wait"].is_null(), "{st}");
 
     leave_a_wait();
     let out = output_within(w.cmd("").args(["stop", &w.spec]), Duration::from_secs(30));
@@ -490,7 +494,9 @@ fn a_pending_wait_shows_in_status_and_ignore_wait_or_stop_clear_it() {
         "{}",
         text(&out.stdout)
     );
-    assert!(w.status()[0]["rate_limit_wait"].is_null());
+    let st = &w.status()[0];
+    assert!(st["rate_limit_wait"].is_null(), "{st}");
+    assert!(st["account_rate_limit_wait"].is_null(), "{st}");
     let out = output_within(w.cmd("ok").args(w.run_args()), Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(w.tasks_done(), 2);
@@ -735,7 +741,8 @@ fn observers_work_on_a_read_only_cache_dir() {
         if as_root {
             let owner = owns_the_store.then_some(nobody);
             nix::unistd::chown(&db, owner.or(Some(nix::unistd::Uid::from_raw(0))), None).unwrap();
-            nix::unistd::chown(&cache, owner.or(Some(nix::unistd::Uid::from_raw(0))), None).unwrap();
+            nix::unistd::chown(&cache, owner.or(Some(nix::unistd::Uid::from_raw(0))), None)
+                .unwrap();
         }
         for args in [
             vec!["status", "--json"],

@@ -96,6 +96,20 @@ impl StoreTx<'_> {
         Ok(())
     }
 
+    /// Forgets the account's limit whatever its reset, and says whether there was one: the
+    /// user's way out of a bogus reset (claude's "…|99999999999" is capped at 7 days, which
+    /// would hold every runner of the account): `swr run --ignore-wait` and `swr stop`.
+    pub fn forget_account_wait(&self, provider: &str, account: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM account_waits WHERE provider = ?1 AND account = ?2",
+                params_from_iter([text(provider), text(account)]),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
     /// Every account wait, for `swr status` and the TUI.
     pub fn account_waits(&self) -> Result<Vec<AccountWait>, StoreError> {
         let mut stmt = self
@@ -182,6 +196,10 @@ impl Store {
 
     pub fn account_waits(&self) -> Result<Vec<AccountWait>, StoreError> {
         self.read(|tx| tx.account_waits())
+    }
+
+    pub fn forget_account_wait(&self, provider: &str, account: &str) -> Result<bool, StoreError> {
+        self.transaction(|tx| tx.forget_account_wait(provider, account))
     }
 
     pub fn take_retry(

@@ -432,6 +432,22 @@ fn claim_spec(config: &Config, opts: &RunOptions) -> anyhow::Result<Option<SpecG
         ))
         .into());
     }
+    // `--ignore-wait`, once the spec is ours: the runner skips the spec's own persisted wait;
+    // the shared clock of the provider account is the other wait a bogus reset leaves behind.
+    if opts.ignore_wait
+        && let Some(w) = store.account_wait(&opts.provider, &config.account)?
+        && w.until > jiff::Timestamp::now()
+    {
+        store.forget_account_wait(&opts.provider, &config.account)?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "swr: --ignore-wait: not waiting for the rate limit of provider {} account {} until {} ({})",
+            safe(&opts.provider),
+            safe(&config.account),
+            swr_core::store::format_ts(w.until),
+            safe(&w.reason)
+        );
+    }
     Ok(guard)
 }
 

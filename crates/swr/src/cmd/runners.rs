@@ -53,8 +53,8 @@ fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
 
 /// A runner as `swr status --json` shows it: the record, and for an active one whether its
 /// process is really alive (false: it died without cleaning up; `--reap` records that).
-/// It also carries the rate-limit wait its spec still has pending: a later `swr run` waits for
-/// it.
+/// It also carries the rate-limit waits a later `swr run` of its spec would wait for: the
+/// spec's own, and the shared clock of its provider account (this config's `account`).
 #[derive(serde::Serialize)]
 struct RunnerView<'a> {
     #[serde(flatten)]
@@ -62,6 +62,7 @@ struct RunnerView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     alive: Option<bool>,
     rate_limit_wait: Option<PendingWait>,
+    account_rate_limit_wait: Option<PendingWait>,
 }
 
 #[derive(serde::Serialize)]
@@ -82,6 +83,22 @@ fn pending_wait(store: &Store, r: &RunnerRecord) -> anyhow::Result<Option<Pendin
         .wait_for(&r.project, &r.spec)?
         .filter(|(until, _)| *until > Timestamp::now())
         .map(|(until, reason)| PendingWait { until, reason }))
+}
+
+/// The shared rate-limit clock of the runner's provider and this config's account, when it
+/// has not ended yet.
+fn pending_account_wait(
+    store: &Store,
+    config: &Config,
+    r: &RunnerRecord,
+) -> anyhow::Result<Option<PendingWait>> {
+    Ok(store
+        .account_wait(&r.provider, &config.account)?
+        .filter(|w| w.until > Timestamp::now())
+        .map(|w| PendingWait {
+            until: w.until,
+            reason: w.reason,
+        }))
 }
 
 pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
@@ -121,6 +138,7 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
                 .is_active()
                 .then(|| swr_core::store::runner_alive(r, &lock_dir)),
             rate_limit_wait: pending_wait(&store, r)?,
+            account_rate_limit_wait: pending_account_wait(&store, config, r)?,
         });
     }
     if args.json {
@@ -142,19 +160,31 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
                 p.red("its swr process is gone: `swr status --reap` marks it crashed and kills what it left")
             );
         }
-        // An active runner shows its own wait above; a stopped one's wait still holds the
+        // An active runner shows its own wait above; a stopped one's waits still hold the
         // next run, and nothing else would say so.
-        if let Some(w) = &v.rate_limit_wait
-            && !v.record.status.is_active()
-        {
-            let now = Timestamp::now();
+        if v.record.status.is_active() {
+            continue;
+        }
+        let waits = [
+            ("rate-limit wait pending", &v.rate_limit_wait),
+            (
+                "rate-limit wait of its provider account pending",
+                &v.account_rate_limit_wait,
+            ),
+        ];
+        let mut shown = false;
+        for (what, w) in waits {
+            let Some(w) = w else { continue };
+            shown = true;
             println!(
                 "          {} until {} (in {}): {}",
-                p.yellow("rate-limit wait pending"),
+                p.yellow(what),
                 format_ts(w.until),
-                human_since(now, w.until),
+                human_since(Timestamp::now(), w.until),
                 safe(w.reason.lines().next().unwrap_or(""))
             );
+        }
+        if shown {
             println!(
                 "          the next `swr run` waits for it; `swr run --ignore-wait` or `swr stop {}` clears it",
                 safe(&v.record.spec)
@@ -374,8 +404,10 @@ fn project_path(config: &Config, arg: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// `swr stop` is the way out of a pending rate-limit wait too (a bogus reset time can hold
-/// every later run of the spec for days).
-fn clear_wait(store: &Store, r: &RunnerRecord) -> anyhow::Result<()> {
+/// every later run of the spec for days): the spec's own, and the shared clock of its provider
+/// account, which would hold it just the same. Runners of the account already waiting keep
+/// their wait; new ones start and find out for themselves.
+fn clear_wait(store: &Store, config: &Config, r: &RunnerRecord) -> anyhow::Result<()> {
     if let Some(w) = pending_wait(store, r)? {
         println!(
             "cleared the rate-limit wait of {} (it ran until {})",
@@ -384,6 +416,15 @@ fn clear_wait(store: &Store, r: &RunnerRecord) -> anyhow::Result<()> {
         );
     }
     store.clear_wait(&r.project, &r.spec)?;
+    if let Some(w) = pending_account_wait(store, config, r)? {
+        store.forget_account_wait(&r.provider, &config.account)?;
+        println!(
+            "cleared the rate-limit wait of provider {} account {} (it ran until {})",
+            safe(&r.provider),
+            safe(&config.account),
+            format_ts(w.until)
+        );
+    }
     Ok(())
 }
 
@@ -397,14 +438,14 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
             safe(&r.spec),
             r.status.as_str()
         );
-        clear_wait(&store, &r)?;
+        clear_wait(&store, config, &r)?;
         return Ok(exit::OK);
     }
     // Signal only the very process that registered: a recycled pid is left alone.
     if !swr_core::store::runner_alive(&r, &config.lock_dir()) {
         reap_dead(&store, config)?;
         println!("runner {} was no longer alive; marked crashed", r.runner_id);
-        clear_wait(&store, &r)?;
+        clear_wait(&store, config, &r)?;
         return Ok(exit::OK);
     }
     let sig = if args.kill {
@@ -422,7 +463,7 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
     if args.no_wait {
         println!("asked runner {} ({}) to stop", r.runner_id, safe(&r.spec));
         // A stopping runner never sets a new wait: clearing it now is final.
-        clear_wait(&store, &r)?;
+        clear_wait(&store, config, &r)?;
         return Ok(exit::OK);
     }
     let deadline = Instant::now() + config.stop_grace + Duration::from_secs(10);
@@ -435,7 +476,7 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
             Some(n) if !n.status.is_active() => {
                 eprintln!(" {}", n.status.as_str());
                 // After the end: a runner stopped mid-wait leaves its wait in the store.
-                clear_wait(&store, &r)?;
+                clear_wait(&store, config, &r)?;
                 return Ok(exit::OK);
             }
             _ if Instant::now() > deadline => {
