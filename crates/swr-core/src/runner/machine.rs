@@ -230,8 +230,6 @@ pub struct Machine {
     iteration: u32,
     attempt: u32,
     retry: RetryState,
-    /// Rate-limit waits in this iteration, for the floor on resets already past.
-    rate_waits: u32,
     streaks: Streaks,
     /// tasks.md and HEAD before the current attempt: what its progress is measured from.
     last: Observation,
@@ -253,7 +251,6 @@ impl Machine {
             iteration: 0,
             attempt: 0,
             retry: RetryState::default(),
-            rate_waits: 0,
             streaks: Streaks::default(),
             last: Observation::default(),
             session: None,
@@ -428,7 +425,6 @@ impl Machine {
             self.iteration += 1;
             self.attempt = 0;
             self.retry.reset();
-            self.rate_waits = 0;
             fx.push(Effect::Emit(RunnerEvent::IterationStarted {
                 iteration: self.iteration,
                 tasks: counts,
@@ -696,8 +692,6 @@ impl Machine {
         j: Judged,
         fx: &mut Vec<Effect>,
     ) {
-        self.rate_waits += 1;
-        let until = rate_limit_floor(&self.s.policy, until, now, self.rate_waits);
         let mut verdict = j.verdict;
         verdict.delay = Some(
             until
@@ -923,26 +917,6 @@ pub(crate) fn later(t: Timestamp, d: Duration) -> Timestamp {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A rate limit that names a reset already past (a CLI misreporting it, a skewed clock) is
-/// retried at once; when it keeps coming back that is a loop that never uses up a retry and
-/// burns attempts forever. From the second wait of an iteration on, wait at least the retry
-/// backoff, growing like it, up to `rate_limit_wait`.
-fn rate_limit_floor(
-    policy: &RetryPolicy,
-    until: Timestamp,
-    now: Timestamp,
-    waits: u32,
-) -> Timestamp {
-    if waits < 2 {
-        return until;
-    }
-    let exp = i32::try_from(waits - 2).unwrap_or(i32::MAX);
-    let secs = policy.backoff.as_secs_f64() * policy.multiplier.max(1.0).powi(exp);
-    let floor = Duration::try_from_secs_f64(secs.min(policy.rate_limit_wait.as_secs_f64()))
-        .unwrap_or(policy.rate_limit_wait);
-    until.max(later(now, floor))
 }
 
 /// A rate-limit message for people: claude's `usage limit reached|<epoch>` carries the reset
