@@ -4,6 +4,7 @@
 
 pub mod bounded_read;
 pub mod config;
+pub mod cost;
 pub mod event;
 pub mod outcome;
 pub mod procinfo;

@@ -846,3 +846,216 @@ fn overrides_accept_the_config_key_providers() {
     .unwrap();
     assert!(registry(&o).get("x").is_ok());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tokens and cost
+
+fn usage(input: u64, cached: u64, output: u64) -> TokenUsage {
+    TokenUsage {
+        input: Some(input),
+        cached_input: Some(cached),
+        output: Some(output),
+    }
+}
+
+/// Every recorded claude run that got as far as a result reports a cost (0: nothing reached the
+/// API) and all-zero usage, with an empty `modelUsage`; qwen (claude-compatible) reports usage
+/// without a cost.
+#[test]
+fn recorded_claude_results_carry_zero_cost_and_usage() {
+    for f in [
+        "claude_sj_nonet.out",
+        "claude_sj_fakekey_nonet.out",
+        "claude_resume_missing.out",
+        "claude_bare_json.out",
+        "claude_json_nonet.out",
+        "claude_maxturns.out",
+    ] {
+        let s = parse(OutputFormat::ClaudeStreamJson, f);
+        let r = result(&s);
+        assert_eq!(r.cost_usd, Some(0.0), "{f}");
+        assert!(r.models.is_empty(), "{f}: {:?}", r.models);
+        if f != "claude_resume_missing.out" {
+            assert_eq!(r.usage, Some(usage(0, 0, 0)), "{f}");
+        }
+    }
+    // The init event names the model when no per-model totals came.
+    let s = parse(OutputFormat::ClaudeStreamJson, "claude_sj_nonet.out");
+    assert_eq!(result(&s).model.as_deref(), Some("claude-opus-5-5"));
+
+    let s = parse(OutputFormat::ClaudeStreamJson, "qwen_sj_nocreds.out");
+    let r = result(&s);
+    assert_eq!(r.cost_usd, None);
+    assert_eq!(
+        r.usage,
+        Some(TokenUsage {
+            input: Some(0),
+            cached_input: None,
+            output: Some(0),
+        })
+    );
+}
+
+/// claude's `usage` leaves cache reads and writes out of `input_tokens`; ours counts every
+/// input token, with the cached part apart.
+#[test]
+fn claude_usage_counts_cache_reads_and_writes_as_input() {
+    let s = parse(
+        OutputFormat::ClaudeStreamJson,
+        "synthetic/claude_success.jsonl",
+    );
+    let r = result(&s);
+    assert_eq!(r.usage, Some(usage(31200, 30000, 900)));
+    assert_eq!(r.cost_usd, Some(0.1834));
+    assert_eq!(r.model.as_deref(), Some("claude-sonnet-4-5"));
+}
+
+/// `modelUsage` is the complete account: here a subagent's model that `usage` (main loop only)
+/// leaves out. The total is the sum of the models; the cost is `total_cost_usd`.
+#[test]
+fn claude_model_usage_is_the_complete_total() {
+    let s = parse(
+        OutputFormat::ClaudeStreamJson,
+        "synthetic/claude_success_subagent.jsonl",
+    );
+    let r = result(&s);
+    assert!(r.is_success());
+    assert_eq!(r.cost_usd, Some(0.1748));
+    assert_eq!(r.models.len(), 2);
+    let sonnet = r
+        .models
+        .iter()
+        .find(|m| m.model == "claude-sonnet-4-5")
+        .unwrap();
+    assert_eq!(sonnet.usage, usage(1200 + 30000 + 2500, 30000, 900));
+    assert_eq!(sonnet.cost_usd, Some(0.1734));
+    let haiku = r
+        .models
+        .iter()
+        .find(|m| m.model == "claude-haiku-4-5")
+        .unwrap();
+    assert_eq!(haiku.usage, usage(800, 0, 120));
+    assert_eq!(r.usage, Some(usage(34500, 30000, 1020)));
+    assert_eq!(r.model, None, "the per-model totals name the models");
+
+    // Without total_cost_usd, the models' costs add up.
+    let line = fixture("synthetic/claude_success_subagent.jsonl")
+        .lines()
+        .last()
+        .unwrap()
+        .replace("\"total_cost_usd\":0.1748,", "");
+    let mut p = line_parser_with_clock(OutputFormat::ClaudeStreamJson, now);
+    let s = p.parse_line(&line);
+    let cost = result(&s).cost_usd.unwrap();
+    assert!((cost - 0.1748).abs() < 1e-9, "{cost}");
+}
+
+/// codex reports tokens per turn and no cost: cached input is a subset of input; fields newer
+/// builds add are ignored; a failed turn keeps the tokens of the turns before it.
+#[test]
+fn codex_turn_usage_adds_up_and_has_no_cost() {
+    let s = parse(OutputFormat::CodexJson, "synthetic/codex_success.jsonl");
+    let r = result(&s);
+    assert_eq!(r.usage, Some(usage(24763, 24448, 122)));
+    assert_eq!(r.cost_usd, None);
+
+    let s = parse(
+        OutputFormat::CodexJson,
+        "synthetic/codex_success_newer_usage.jsonl",
+    );
+    assert_eq!(result(&s).usage, Some(usage(51200, 40960, 1830)));
+
+    let mut p = line_parser_with_clock(OutputFormat::CodexJson, now);
+    let mut last = None;
+    for line in [
+        r#"{"type":"turn.started"}"#,
+        r#"{"type":"turn.completed","usage":{"input_tokens":100,"cached_input_tokens":10,"output_tokens":5}}"#,
+        r#"{"type":"turn.started"}"#,
+        r#"{"type":"turn.completed","usage":{"input_tokens":200,"cached_input_tokens":20,"output_tokens":7}}"#,
+        r#"{"type":"turn.started"}"#,
+        r#"{"type":"turn.failed","error":{"message":"stream disconnected"}}"#,
+    ] {
+        for s in p.parse_line(line) {
+            if let AgentSignal::Result(r) = s {
+                last = Some(r);
+            }
+        }
+    }
+    let r = last.unwrap();
+    assert!(r.is_error);
+    assert_eq!(r.usage, Some(usage(300, 30, 12)));
+}
+
+/// gemini's `stats`: totals and per-model totals, no cost; `input_tokens` already counts the
+/// cached ones. The recorded failed run reports zeros for the two models behind `auto`.
+#[test]
+fn gemini_stats_give_tokens_per_model_and_no_cost() {
+    let s = parse(
+        OutputFormat::GeminiStreamJson,
+        "synthetic/gemini_success_models.jsonl",
+    );
+    let r = result(&s);
+    assert!(r.is_success());
+    assert_eq!(r.cost_usd, None);
+    assert_eq!(r.usage, Some(usage(20000, 12000, 850)));
+    let pro = r
+        .models
+        .iter()
+        .find(|m| m.model == "gemini-3.1-pro-preview")
+        .unwrap();
+    assert_eq!(pro.usage, usage(18800, 12000, 800));
+    assert_eq!(r.models.len(), 2);
+    assert_eq!(r.model, None, "init said `auto`; the models say which");
+
+    let s = parse(
+        OutputFormat::GeminiStreamJson,
+        "synthetic/gemini_success.jsonl",
+    );
+    let r = result(&s);
+    assert_eq!(r.usage, Some(usage(5000, 1200, 300)));
+    assert_eq!(r.model.as_deref(), Some("gemini-3.1-pro-preview"));
+
+    let s = parse(OutputFormat::GeminiStreamJson, "gemini_sj_fakekey.out");
+    let r = result(&s);
+    assert_eq!(r.usage, Some(usage(0, 0, 0)));
+    assert_eq!(r.models.len(), 2);
+    assert!(r.models.iter().all(|m| m.usage == usage(0, 0, 0)));
+}
+
+/// A custom provider declaring an output format gets the same tokens and cost; plain text gives
+/// none.
+#[test]
+fn custom_providers_get_the_usage_of_their_declared_format() {
+    let r = registry(&ProviderOverrides {
+        custom: [
+            (
+                "qwen".to_string(),
+                serde_json::from_value(serde_json::json!({
+                    "command": ["qwen"], "output": "claude-stream-json"
+                }))
+                .unwrap(),
+            ),
+            (
+                "aider".to_string(),
+                serde_json::from_value(serde_json::json!({"command": ["aider"]})).unwrap(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        ..ProviderOverrides::default()
+    });
+    let qwen = r.get("qwen").unwrap();
+    let mut p = line_parser_with_clock(qwen.output, now);
+    let s: Vec<AgentSignal> = fixture("synthetic/claude_success_subagent.jsonl")
+        .lines()
+        .flat_map(|l| p.parse_line(l))
+        .collect();
+    assert_eq!(result(&s).usage, Some(usage(34500, 30000, 1020)));
+    let aider = r.get("aider").unwrap();
+    let mut p = line_parser_with_clock(aider.output, now);
+    let s: Vec<AgentSignal> = fixture("synthetic/claude_success_subagent.jsonl")
+        .lines()
+        .flat_map(|l| p.parse_line(l))
+        .collect();
+    assert!(!s.iter().any(|x| matches!(x, AgentSignal::Result(_))));
+}

@@ -195,6 +195,7 @@ const NON_CONFIG_ENV: &[&str] = &[
     "SWR_ATTEMPT_MARKER",
     "SWR_SIM_PLAN",
     "SWR_SIM_STATE",
+    "SWR_SIM_COST",
     "SWR_EVENT",
     "SWR_PROJECT",
     "SWR_SPEC",

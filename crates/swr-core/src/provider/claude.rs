@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::classify::{classify_text, parse_reset_time};
 use super::{
-    AgentError, AgentSignal, AttemptRequest, Clock, ErrorClass, LineParser, ResultInfo, TokenUsage,
-    clip, compact, json_object, non_json_line, str_field, u64_field,
+    AgentError, AgentSignal, AttemptRequest, Clock, ErrorClass, LineParser, ModelUsage, ResultInfo,
+    TokenUsage, clip, compact, json_object, non_json_line, str_field, u64_field,
 };
 use crate::supervise::{CommandSpec, StdinInput};
 
@@ -53,6 +53,8 @@ pub(super) struct ClaudeParser {
     api_error: Option<AgentError>,
     /// A `rate_limit_event` with status `rejected`.
     rejected: Option<AgentError>,
+    /// The model named by `system/init`.
+    model: Option<String>,
 }
 
 impl ClaudeParser {
@@ -62,6 +64,7 @@ impl ClaudeParser {
             session_seen: false,
             api_error: None,
             rejected: None,
+            model: None,
         }
     }
 
@@ -172,23 +175,40 @@ impl ClaudeParser {
         let failed = is_error
             || subtype.as_deref().is_some_and(|s| s != "success")
             || terminal_reason.is_some_and(|r| r != "completed");
-        let usage = m
-            .get("usage")
-            .and_then(Value::as_object)
-            .map(|u| TokenUsage {
-                input: u64_field(u, "input_tokens"),
-                cached_input: u64_field(u, "cache_read_input_tokens"),
-                output: u64_field(u, "output_tokens"),
-            });
+        let models = model_usage(m);
+        // `usage` covers the main loop only; `modelUsage` adds subagents and the small fast
+        // model, so its sum is the run's total whenever it is there.
+        let usage = if models.is_empty() {
+            m.get("usage").and_then(Value::as_object).map(|u| {
+                tokens(
+                    u64_field(u, "input_tokens"),
+                    u64_field(u, "cache_read_input_tokens"),
+                    u64_field(u, "cache_creation_input_tokens"),
+                    u64_field(u, "output_tokens"),
+                )
+            })
+        } else {
+            Some(
+                models
+                    .iter()
+                    .fold(TokenUsage::default(), |acc, x| acc.add(x.usage)),
+            )
+        };
+        let cost_usd = m.get("total_cost_usd").and_then(Value::as_f64).or_else(|| {
+            let costs: Vec<f64> = models.iter().filter_map(|x| x.cost_usd).collect();
+            (!costs.is_empty()).then(|| costs.iter().sum())
+        });
         let error = failed.then(|| self.result_error(m, subtype.as_deref(), terminal_reason));
         ResultInfo {
             is_error: failed,
             subtype,
             text,
-            cost_usd: m.get("total_cost_usd").and_then(Value::as_f64),
+            cost_usd,
             num_turns: u64_field(m, "num_turns"),
             duration_ms: u64_field(m, "duration_ms"),
             usage,
+            model: self.model.clone().filter(|_| models.is_empty()),
+            models,
             error,
         }
     }
@@ -249,6 +269,52 @@ impl ClaudeParser {
     }
 }
 
+/// claude's fields to ours: its `input_tokens` leaves out cache reads and cache writes.
+fn tokens(
+    input: Option<u64>,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+    output: Option<u64>,
+) -> TokenUsage {
+    let input = match (input, cache_read, cache_write) {
+        (None, None, None) => None,
+        (a, b, c) => Some(
+            a.unwrap_or(0)
+                .saturating_add(b.unwrap_or(0))
+                .saturating_add(c.unwrap_or(0)),
+        ),
+    };
+    TokenUsage {
+        input,
+        cached_input: cache_read,
+        output,
+    }
+}
+
+/// `modelUsage`: `{"<model>": {inputTokens, outputTokens, cacheReadInputTokens,
+/// cacheCreationInputTokens, costUSD, ...}}` (Agent SDK `ModelUsage`), in the CLI's order.
+fn model_usage(m: &Map<String, Value>) -> Vec<ModelUsage> {
+    let Some(models) = m.get("modelUsage").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    models
+        .iter()
+        .filter_map(|(name, u)| {
+            let u = u.as_object()?;
+            Some(ModelUsage {
+                model: name.clone(),
+                usage: tokens(
+                    u64_field(u, "inputTokens"),
+                    u64_field(u, "cacheReadInputTokens"),
+                    u64_field(u, "cacheCreationInputTokens"),
+                    u64_field(u, "outputTokens"),
+                ),
+                cost_usd: u.get("costUSD").and_then(Value::as_f64),
+            })
+        })
+        .collect()
+}
+
 fn status_class(status: Option<u64>) -> Option<ErrorClass> {
     match status? {
         429 => Some(ErrorClass::RateLimited),
@@ -284,6 +350,12 @@ impl LineParser for ClaudeParser {
         };
         let mut out = Vec::new();
         self.session(&m, &mut out);
+        if str_field(&m, "type") == Some("system")
+            && str_field(&m, "subtype") == Some("init")
+            && let Some(model) = str_field(&m, "model").filter(|s| !s.is_empty())
+        {
+            self.model = Some(model.to_string());
+        }
         match str_field(&m, "type") {
             Some("system") if str_field(&m, "subtype") == Some("api_retry") => {
                 out.push(AgentSignal::Notice(format!(

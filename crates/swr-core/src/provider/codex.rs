@@ -108,6 +108,8 @@ pub(super) struct CodexParser {
     turns: u64,
     /// The last non-transient `error` event, in case `turn.failed` says less.
     last_error: Option<AgentError>,
+    /// Tokens of the turns completed so far: each `turn.completed` reports its own turn.
+    usage: Option<TokenUsage>,
 }
 
 impl CodexParser {
@@ -117,6 +119,7 @@ impl CodexParser {
             last_message: None,
             turns: 0,
             last_error: None,
+            usage: None,
         }
     }
 
@@ -203,19 +206,21 @@ impl LineParser for CodexParser {
                 }
             }
             "turn.completed" => {
-                let usage = m
-                    .get("usage")
-                    .and_then(Value::as_object)
-                    .map(|u| TokenUsage {
+                // Cached input is a subset of input_tokens, as in ours; reasoning tokens are
+                // part of output_tokens. Newer builds add fields: all are optional.
+                if let Some(u) = m.get("usage").and_then(Value::as_object) {
+                    let turn = TokenUsage {
                         input: u64_field(u, "input_tokens"),
                         cached_input: u64_field(u, "cached_input_tokens"),
                         output: u64_field(u, "output_tokens"),
-                    });
+                    };
+                    self.usage = Some(self.usage.unwrap_or_default().add(turn));
+                }
                 out.push(AgentSignal::Result(ResultInfo {
                     is_error: false,
                     text: self.last_message.clone(),
                     num_turns: Some(self.turns.max(1)),
-                    usage,
+                    usage: self.usage,
                     ..ResultInfo::default()
                 }));
             }
@@ -235,6 +240,7 @@ impl LineParser for CodexParser {
                     is_error: true,
                     text: self.last_message.clone(),
                     num_turns: Some(self.turns.max(1)),
+                    usage: self.usage,
                     error: Some(err),
                     ..ResultInfo::default()
                 }));

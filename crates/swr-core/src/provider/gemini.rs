@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::classify::{classify_text, parse_reset_time};
 use super::{
-    AgentError, AgentSignal, AttemptRequest, Clock, ErrorClass, LineParser, ResultInfo, TokenUsage,
-    compact, json_object, non_json_line, str_field, u64_field,
+    AgentError, AgentSignal, AttemptRequest, Clock, ErrorClass, LineParser, ModelUsage, ResultInfo,
+    TokenUsage, compact, json_object, non_json_line, str_field, u64_field,
 };
 use crate::supervise::CommandSpec;
 
@@ -42,6 +42,8 @@ pub(super) struct GeminiParser {
     final_text: String,
     saw_text: bool,
     tool_calls: u64,
+    /// The model named by `init`, unless it is the router's `auto`.
+    model: Option<String>,
 }
 
 impl GeminiParser {
@@ -52,6 +54,7 @@ impl GeminiParser {
             final_text: String::new(),
             saw_text: false,
             tool_calls: 0,
+            model: None,
         }
     }
 
@@ -89,6 +92,23 @@ impl GeminiParser {
             Some(err)
         };
         let text = std::mem::take(&mut self.final_text);
+        // `input_tokens` counts cached ones too (`input` is the uncached rest), as ours does.
+        let models: Vec<ModelUsage> = stats
+            .and_then(|s| s.get("models"))
+            .and_then(Value::as_object)
+            .map(|models| {
+                models
+                    .iter()
+                    .filter_map(|(name, s)| {
+                        Some(ModelUsage {
+                            model: name.clone(),
+                            usage: gemini_tokens(s.as_object()?),
+                            cost_usd: None,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         ResultInfo {
             is_error: error.is_some(),
             subtype: Some(status.to_string()).filter(|s| !s.is_empty()),
@@ -96,13 +116,19 @@ impl GeminiParser {
             cost_usd: None,
             num_turns: None,
             duration_ms: stats.and_then(|s| u64_field(s, "duration_ms")),
-            usage: stats.map(|s| TokenUsage {
-                input: u64_field(s, "input_tokens"),
-                cached_input: u64_field(s, "cached"),
-                output: u64_field(s, "output_tokens"),
-            }),
+            usage: stats.map(gemini_tokens),
+            model: self.model.clone().filter(|_| models.is_empty()),
+            models,
             error,
         }
+    }
+}
+
+fn gemini_tokens(s: &Map<String, Value>) -> TokenUsage {
+    TokenUsage {
+        input: u64_field(s, "input_tokens"),
+        cached_input: u64_field(s, "cached"),
+        output: u64_field(s, "output_tokens"),
     }
 }
 
@@ -121,6 +147,9 @@ impl LineParser for GeminiParser {
                 if let Some(id) = str_field(&m, "session_id") {
                     out.push(AgentSignal::SessionId(id.to_string()));
                 }
+                self.model = str_field(&m, "model")
+                    .filter(|s| !s.is_empty() && *s != "auto")
+                    .map(str::to_string);
             }
             "message" if str_field(&m, "role") == Some("assistant") => {
                 let content = str_field(&m, "content").unwrap_or("");

@@ -516,12 +516,48 @@ pub enum AgentSignal {
     Notice(String),
 }
 
-/// Token counts, when the agent reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Token counts, when the agent reports them. The same meaning for every CLI, whatever its
+/// own fields: `input` is every prompt token the model read, cached ones included (claude
+/// reports cache reads and cache writes apart from its `input_tokens`; they are added here);
+/// `cached_input` is the part of `input` served from the prompt cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct TokenUsage {
     pub input: Option<u64>,
     pub cached_input: Option<u64>,
     pub output: Option<u64>,
+}
+
+impl TokenUsage {
+    /// Field by field; a field known on either side is known in the sum.
+    pub fn add(self, other: TokenUsage) -> TokenUsage {
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+        };
+        TokenUsage {
+            input: add(self.input, other.input),
+            cached_input: add(self.cached_input, other.cached_input),
+            output: add(self.output, other.output),
+        }
+    }
+
+    /// Input plus output: what `max_tokens` counts.
+    pub fn total(&self) -> u64 {
+        self.input
+            .unwrap_or(0)
+            .saturating_add(self.output.unwrap_or(0))
+    }
+}
+
+/// One model's share of a run, when the CLI reports per-model totals (claude's `modelUsage`,
+/// gemini's `stats.models`): a run may use several models (claude's subagents and its small
+/// fast model; gemini's router).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelUsage {
+    pub model: String,
+    pub usage: TokenUsage,
+    /// USD as the CLI estimates it (claude's `costUSD`); gemini and codex report none.
+    pub cost_usd: Option<f64>,
 }
 
 /// The agent's own account of how the run ended.
@@ -532,10 +568,16 @@ pub struct ResultInfo {
     pub subtype: Option<String>,
     /// Final text (claude `result`, codex last agent message, gemini text after the last tool).
     pub text: Option<String>,
+    /// USD as the CLI reports it (claude's `total_cost_usd`); no other CLI reports one.
     pub cost_usd: Option<f64>,
     pub num_turns: Option<u64>,
     pub duration_ms: Option<u64>,
+    /// The whole run's tokens: the sum of `models` when the CLI gives per-model totals.
     pub usage: Option<TokenUsage>,
+    /// Per-model totals, when the CLI reports them.
+    pub models: Vec<ModelUsage>,
+    /// The model the CLI said it runs (its init event), when it gave no per-model totals.
+    pub model: Option<String>,
     /// The classified failure when `is_error`.
     pub error: Option<AgentError>,
 }

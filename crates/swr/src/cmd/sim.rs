@@ -6,6 +6,10 @@
 //! counted in a state file (`SWR_SIM_STATE`, default inside the project's `.git` so it never
 //! dirties the tree). When the plan runs out every invocation is `ok`.
 //!
+//! Every result reports tokens and a cost the way claude does (`usage`, `modelUsage`,
+//! `total_cost_usd`): `SWR_SIM_COST` USD per result (default 0.01), tokens from the prompt's
+//! length, so budgets and the cost reports can be shown and tested.
+//!
 //! Sessions work like claude's: every invocation reports a session id, remembered in
 //! `<state>.sessions`; `--resume ID` continues a known session (and says so), while an unknown
 //! one is refused with claude's own error, exit 1, without taking a step of the plan.
@@ -21,6 +25,7 @@ use swr_core::spec::{self, TaskStatus};
 pub const STEPS: &str = "\
 ok              tick the next task, commit, exit 0 with a success result
 tick-crash      tick the next task and commit, then exit 1 (a crash on the way out)
+empty           tick the next task and commit only tasks.md: a tick with no work behind it
 linger          like ok, then stay alive after the result (a stuck shutdown)
 shared          like ok, and also write shared.txt naming the spec (specs run in
                 parallel then conflict when merged)
@@ -102,6 +107,7 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
             .read_to_string(&mut piped);
     }
     let words = prompt.join(" ").split_whitespace().count() + piped.split_whitespace().count();
+    let usage = SimUsage::new(words);
     text(
         &mut out,
         &session,
@@ -127,16 +133,21 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
         }
     }
     match name.as_str() {
-        "ok" => ok(&mut out, &session, &cwd),
+        "ok" => ok(&mut out, &session, &usage, &cwd),
         "nocommit" => {
-            result_ok(&mut out, &session, "nothing to do this time");
+            result_ok(&mut out, &session, &usage, "nothing to do this time");
             Ok(0)
         }
         "commit" => {
             let file = cwd.join(format!("sim-note-{n}.txt"));
             std::fs::write(&file, "a change that finishes no task\n")?;
             git_commit(&cwd, "sim: a commit without a ticked task");
-            result_ok(&mut out, &session, "committed, no task finished");
+            result_ok(&mut out, &session, &usage, "committed, no task finished");
+            Ok(0)
+        }
+        "empty" => {
+            let done = tick_only(&mut out, &session, &cwd)?;
+            result_ok(&mut out, &session, &usage, &done);
             Ok(0)
         }
         "tick-crash" => {
@@ -147,10 +158,10 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
         "shared" => {
             let spec = std::env::var("SWR_SPEC").unwrap_or_default();
             std::fs::write(cwd.join("shared.txt"), format!("written for {spec}\n"))?;
-            ok(&mut out, &session, &cwd)
+            ok(&mut out, &session, &usage, &cwd)
         }
         "linger" => {
-            ok(&mut out, &session, &cwd)?;
+            ok(&mut out, &session, &usage, &cwd)?;
             // The result is out; the process does not exit (a lingering MCP server).
             hang(false, false)
         }
@@ -191,20 +202,20 @@ pub fn run(prompt: &[String], resume: Option<&str>) -> anyhow::Result<u8> {
                     break;
                 }
             }
-            ok(&mut out, &session, &cwd)
+            ok(&mut out, &session, &usage, &cwd)
         }
         "grandchild" => {
             leave_grandchild(&mut out, &session)?;
-            ok(&mut out, &session, &cwd)
+            ok(&mut out, &session, &usage, &cwd)
         }
         "detached" => {
             leave_detached(&mut out, &session)?;
-            ok(&mut out, &session, &cwd)
+            ok(&mut out, &session, &usage, &cwd)
         }
         "sleep" => {
             let _ = out.flush();
             std::thread::sleep(Duration::from_secs_f64(arg.unwrap_or(5.0).max(0.0)));
-            ok(&mut out, &session, &cwd)
+            ok(&mut out, &session, &usage, &cwd)
         }
         "ratelimit" => {
             let secs = arg.unwrap_or(5.0).max(0.0);
@@ -289,12 +300,42 @@ fn text(out: &mut impl Write, session: &str, t: &str) {
     );
 }
 
-fn result_ok(out: &mut impl Write, session: &str, t: &str) {
+/// What one simulated run costs, in claude's words.
+struct SimUsage {
+    input: u64,
+    cache_read: u64,
+    output: u64,
+    cost: f64,
+}
+
+impl SimUsage {
+    fn new(prompt_words: usize) -> SimUsage {
+        let cost = std::env::var("SWR_SIM_COST")
+            .ok()
+            .and_then(|c| c.trim().parse::<f64>().ok())
+            .filter(|c| c.is_finite() && *c >= 0.0)
+            .unwrap_or(0.01);
+        SimUsage {
+            input: 4 * prompt_words as u64,
+            cache_read: 1500,
+            output: 250,
+            cost,
+        }
+    }
+}
+
+fn result_ok(out: &mut impl Write, session: &str, u: &SimUsage, t: &str) {
     emit(
         out,
         json!({"type": "result", "subtype": "success", "is_error": false, "num_turns": 1,
-               "duration_ms": 10, "total_cost_usd": 0.01, "session_id": session,
-               "terminal_reason": "completed", "result": t}),
+               "duration_ms": 10, "total_cost_usd": u.cost, "session_id": session,
+               "terminal_reason": "completed", "result": t,
+               "usage": {"input_tokens": u.input, "cache_read_input_tokens": u.cache_read,
+                         "cache_creation_input_tokens": 0, "output_tokens": u.output},
+               "modelUsage": {"sim": {"inputTokens": u.input, "outputTokens": u.output,
+                                      "cacheReadInputTokens": u.cache_read,
+                                      "cacheCreationInputTokens": 0, "webSearchRequests": 0,
+                                      "costUSD": u.cost}}}),
     );
 }
 
@@ -314,10 +355,26 @@ fn failure(out: &mut impl Write, session: &str, error: &str, msg: &str) {
     );
 }
 
-fn ok(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<u8> {
+fn ok(out: &mut impl Write, session: &str, u: &SimUsage, cwd: &Path) -> anyhow::Result<u8> {
     let done = tick(out, session, cwd)?;
-    result_ok(out, session, &done);
+    result_ok(out, session, u, &done);
     Ok(0)
+}
+
+/// Ticks the next task and commits tasks.md alone: the agent claims work it did not do.
+fn tick_only(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<String> {
+    let Some(tasks_path) = std::env::var_os("SWR_TASKS_PATH").map(PathBuf::from) else {
+        return Ok("no SWR_TASKS_PATH: nothing ticked".into());
+    };
+    let list = spec::read_tasks(&tasks_path)?;
+    let Some(task) = list.next_task() else {
+        return Ok("every task is already done".into());
+    };
+    let (id, title) = (task.id.clone(), task.title.clone());
+    text(out, session, &format!("ticking task {id} without doing it"));
+    spec::set_task_status(&tasks_path, &id, TaskStatus::Done)?;
+    git_commit(cwd, &format!("feat(sim): task {id} {title}"));
+    Ok(format!("task {id} done"))
 }
 
 /// Ticks the next task and commits it; says what it did.
