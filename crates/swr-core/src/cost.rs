@@ -33,6 +33,7 @@ pub struct Usage {
     pub tokens: Option<TokenUsage>,
     /// USD as the CLI reported it, or estimated from `prices` when `estimated`.
     pub cost_usd: Option<f64>,
+    #[serde(rename = "cost_estimated")]
     pub estimated: bool,
     /// The model(s) the attempt ran on, as far as anyone said: `a, b` for several.
     pub model: Option<String>,
@@ -145,7 +146,10 @@ impl Totals {
                 self.estimated_usd += c;
             }
         }
-        if let Some(t) = u.tokens {
+        if let Some(t) = u
+            .tokens
+            .filter(|t| t.input.is_some() || t.cached_input.is_some() || t.output.is_some())
+        {
             self.metered += 1;
             self.input_tokens = self.input_tokens.saturating_add(t.input.unwrap_or(0));
             self.cached_tokens = self
@@ -195,7 +199,10 @@ impl Totals {
                 if (self.estimated_usd - self.cost_usd).abs() < 1e-12 {
                     c.push_str(" (estimated)");
                 } else {
-                    c.push_str(&format!(" (of which {} estimated)", usd(self.estimated_usd)));
+                    c.push_str(&format!(
+                        " (of which {} estimated)",
+                        usd(self.estimated_usd)
+                    ));
                 }
             }
             parts.push(c);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Serialize, Serializer};
 
+use crate::cost::{Totals, Usage, tokens, usd};
 use crate::outcome::Outcome;
 use crate::spec::TaskCounts;
 use crate::store::{RunnerId, ser_ts};
@@ -53,6 +54,35 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// Which budget stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetKind {
+    /// This run's cost (`max_cost_usd`, `--max-cost`).
+    MaxCostUsd,
+    /// This run's input plus output tokens (`max_tokens`).
+    MaxTokens,
+    /// The cost of every run of the spec together (`spec_budget_usd`).
+    SpecBudgetUsd,
+}
+
+impl BudgetKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            BudgetKind::MaxCostUsd => "max_cost_usd",
+            BudgetKind::MaxTokens => "max_tokens",
+            BudgetKind::SpecBudgetUsd => "spec_budget_usd",
+        }
+    }
+
+    fn amount(self, x: f64) -> String {
+        match self {
+            BudgetKind::MaxTokens => format!("{} tokens", tokens(x.max(0.0) as u64)),
+            _ => usd(x),
+        }
+    }
+}
+
 /// Why a run ended. Each maps to one exit code of `swr run`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -79,6 +109,18 @@ pub enum RunEnd {
     },
     /// Stopped before the spec was done (Ctrl-C, SIGTERM, `swr stop`, a hang-up).
     Stopped { by: StopCause },
+    /// A budget is used up, or too little of it is left for one more attempt.
+    Budget {
+        budget: BudgetKind,
+        /// The budget, in USD or tokens.
+        limit: f64,
+        /// What counts against it so far: this run's spend, or the spec's for
+        /// `spec_budget_usd`.
+        spent: f64,
+        /// When the run stopped before an attempt: what one attempt of this spec is expected
+        /// to use (the mean of its attempts so far).
+        expected: Option<f64>,
+    },
 }
 
 impl RunEnd {
@@ -99,6 +141,28 @@ impl RunEnd {
                 )
             }
             RunEnd::Stopped { by } => by.describe().to_string(),
+            RunEnd::Budget {
+                budget,
+                limit,
+                spent,
+                expected,
+            } => {
+                let whose = match budget {
+                    BudgetKind::SpecBudgetUsd => "the spec's runs together spent",
+                    BudgetKind::MaxTokens => "this run used",
+                    BudgetKind::MaxCostUsd => "this run spent",
+                };
+                let (b, l, s) = (*budget, budget.amount(*limit), budget.amount(*spent));
+                match expected {
+                    None => format!("budget {} of {l} reached: {whose} {s}", b.key()),
+                    Some(e) => format!(
+                        "budget {} of {l}: {whose} {s}, {} left, and an attempt of this spec uses {} on average; no attempt started",
+                        b.key(),
+                        budget.amount(limit - spent),
+                        budget.amount(*e)
+                    ),
+                }
+            }
         }
     }
 
@@ -112,6 +176,7 @@ impl RunEnd {
             RunEnd::MaxIterations { .. } => "max_iterations",
             RunEnd::MaxRuntime { .. } => "max_runtime",
             RunEnd::Stopped { .. } => "stopped",
+            RunEnd::Budget { .. } => "budget",
         }
     }
 }
@@ -164,6 +229,19 @@ pub enum RunnerEvent {
         resumed: Option<String>,
         /// What swr did about it that the outcome does not say.
         note: Option<String>,
+        /// Its tokens and cost, as the agent reported them.
+        usage: Usage,
+    },
+    /// A verify check ran for ticked tasks.
+    Checked {
+        command: Vec<String>,
+        /// `task`, `spec` or `config`: where the command came from.
+        source: String,
+        tasks: Vec<String>,
+        passed: bool,
+        /// "exit 0", "exit 1", "timed out after 600s".
+        end: String,
+        duration_ms: u64,
     },
     RetryScheduled {
         retry: u32,
@@ -186,6 +264,8 @@ pub enum RunnerEvent {
         committed: bool,
         no_commit_streak: u32,
         no_progress_streak: u32,
+        /// What the iteration's attempts used.
+        spend: Totals,
     },
     /// A completed spec's worktree branch was merged back, or kept with how to merge it.
     Merge {
@@ -195,5 +275,7 @@ pub enum RunnerEvent {
         end: RunEnd,
         tasks: TaskCounts,
         iterations: u32,
+        /// What the run's attempts used.
+        spend: Totals,
     },
 }

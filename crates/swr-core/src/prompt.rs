@@ -15,6 +15,7 @@ pub const VARIABLES: &[&str] = &[
     "next_task_id",
     "next_task_title",
     "next_task_prompt",
+    "verify_failure",
 ];
 
 pub const DEFAULT_TEMPLATE: &str = "\
@@ -38,7 +39,7 @@ Task {next_task_id}: {next_task_title}
    commit, and stop.
 Then continue with the next unfinished task if you have room; otherwise stop. Do not ask
 questions: nobody is watching this session.
-";
+{verify_failure}";
 
 /// The prompt of an attempt that continues the agent's own session after a failure: the
 /// session already holds the instructions and the work so far, so it only needs to know that
@@ -54,7 +55,7 @@ Task {next_task_id}: {next_task_title}
 
 Check {tasks_path} and `git status` first: work you did before the interruption may already be
 there. Finish the task, mark it done in tasks.md and commit, as before.
-";
+{verify_failure}";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
@@ -142,6 +143,8 @@ pub struct PromptVars {
     pub next_task_id: String,
     pub next_task_title: String,
     pub next_task_prompt: String,
+    /// Empty, or a section saying which check rejected the last ticks and its output.
+    pub verify_failure: String,
 }
 
 impl PromptVars {
@@ -158,6 +161,7 @@ impl PromptVars {
             "next_task_id" => self.next_task_id.clone(),
             "next_task_title" => self.next_task_title.clone(),
             "next_task_prompt" => self.next_task_prompt.clone(),
+            "verify_failure" => self.verify_failure.clone(),
             _ => String::new(),
         }
     }
@@ -192,6 +196,7 @@ mod tests {
             next_task_id: "2.1".into(),
             next_task_title: "Add login".into(),
             next_task_prompt: "Role: dev".into(),
+            verify_failure: "## The last check failed".into(),
         }
     }
 
@@ -199,11 +204,11 @@ mod tests {
     fn renders_every_variable_and_escaped_braces() {
         let t = "{spec_name}|{progress_summary}|{tasks_total}|{tasks_done}|{tasks_remaining}|\
                  {tasks_in_progress}|{timestamp}|{tasks_path}|{next_task_id}|{next_task_title}|\
-                 {next_task_prompt}|{{literal}}";
+                 {next_task_prompt}|{verify_failure}|{{literal}}";
         assert_eq!(
             render(t, &vars()).expect("renders"),
             "auth|1/3 done|3|1|2|1|2026-11-28T13:00:00Z|.spec-workflow/specs/auth/tasks.md|2.1|\
-             Add login|Role: dev|{literal}"
+             Add login|Role: dev|## The last check failed|{literal}"
         );
     }
 
@@ -241,6 +246,24 @@ mod tests {
         let out = render(DEFAULT_TEMPLATE, &vars()).expect("renders");
         assert!(out.contains("Task 2.1: Add login"));
         assert!(out.contains("feat(auth): task 2.1"));
+    }
+
+    #[test]
+    fn both_default_templates_report_a_failed_check_and_say_nothing_without_one() {
+        for t in [DEFAULT_TEMPLATE, DEFAULT_RESUME_TEMPLATE] {
+            let out = render(t, &vars()).expect("renders");
+            assert!(out.contains("## The last check failed"), "{out}");
+            let quiet = render(
+                t,
+                &PromptVars {
+                    verify_failure: String::new(),
+                    ..vars()
+                },
+            )
+            .expect("renders");
+            assert!(!quiet.contains("check failed"));
+            assert!(quiet.ends_with(".\n"), "no blank tail: {quiet:?}");
+        }
     }
 
     #[test]

@@ -288,6 +288,10 @@ pub struct RunArgs {
     /// Stop after this long, e.g. 8h, 90m (at most 365 days).
     #[arg(long, value_name = "DURATION")]
     pub max_runtime: Option<String>,
+    /// Stop when the agents' cost reaches this many US dollars, and start no attempt expected
+    /// to pass it (overrides `max_cost_usd`).
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub max_cost: Option<f64>,
     /// Print what would run (command, prompt, timeouts) and exit.
     #[arg(long)]
     pub dry_run: bool,
@@ -307,6 +311,19 @@ pub struct RunArgs {
     /// One JSON event per line on stdout instead of the progress display.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_usd(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("{s:?} is not an amount of US dollars, e.g. 5 or 2.50"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be more than 0, got {s}"))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -247,6 +247,7 @@ impl Reporter {
                 ticked,
                 committed,
                 note,
+                usage,
                 ..
             } => {
                 let secs = *duration_ms as f64 / 1000.0;
@@ -267,10 +268,37 @@ impl Reporter {
                         p.green(&progress_words(*ticked, *committed))
                     ));
                 }
+                if let Some(c) = usage.cost_usd.filter(|c| *c > 0.0) {
+                    line.push_str(&format!(
+                        " · {}{}",
+                        swr_core::cost::usd(c),
+                        if usage.estimated { " (estimated)" } else { "" }
+                    ));
+                }
                 self.line(&line);
                 if let Some(n) = note {
                     self.line(&format!("  {}", p.dim(&safe(n))));
                 }
+            }
+            RunnerEvent::Checked {
+                command,
+                source,
+                tasks,
+                passed,
+                end,
+                duration_ms,
+            } => {
+                let verdict = if *passed {
+                    p.green("passed")
+                } else {
+                    p.red("failed")
+                };
+                self.line(&format!(
+                    "  verify `{}` ({source}) for task {}: {verdict} ({end}, {:.1}s)",
+                    swr_core::runner::machine::shell_words(command),
+                    tasks.join(", "),
+                    *duration_ms as f64 / 1000.0
+                ));
             }
             RunnerEvent::RetryScheduled {
                 retry,
@@ -308,6 +336,7 @@ impl Reporter {
                 committed,
                 no_commit_streak,
                 no_progress_streak,
+                spend,
             } => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(tasks.done as u64);
@@ -317,8 +346,13 @@ impl Reporter {
                     (0, true) => format!("committed, no task ticked (streak {no_progress_streak})"),
                     (n, _) => format!("{n} task(s) ticked"),
                 };
+                let cost = if spend.priced > 0 {
+                    format!("; {}", swr_core::cost::usd(spend.cost_usd))
+                } else {
+                    String::new()
+                };
                 self.line(&format!(
-                    "iteration {iteration} done: {what}; {}/{} tasks done",
+                    "iteration {iteration} done: {what}; {}/{} tasks done{cost}",
                     tasks.done, tasks.total
                 ));
             }
@@ -326,6 +360,7 @@ impl Reporter {
                 end,
                 tasks,
                 iterations,
+                spend,
             } => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(tasks.done as u64);
@@ -336,7 +371,8 @@ impl Reporter {
                     RunEnd::Completed => p.green("completed"),
                     RunEnd::Stopped { .. }
                     | RunEnd::MaxIterations { .. }
-                    | RunEnd::MaxRuntime { .. } => p.yellow(end.kind()),
+                    | RunEnd::MaxRuntime { .. }
+                    | RunEnd::Budget { .. } => p.yellow(end.kind()),
                     _ => p.red(end.kind()),
                 };
                 let reason = end.reason();
@@ -347,8 +383,21 @@ impl Reporter {
                     tasks.total
                 );
                 let _ = writeln!(std::io::stderr(), "{}{text}", self.prefix);
+                let _ = writeln!(std::io::stderr(), "{}{}", self.prefix, cost_line(spend));
             }
         }
+    }
+}
+
+/// What a run cost, for its last line: every run says it, "not reported" included.
+pub fn cost_line(spend: &swr_core::cost::Totals) -> String {
+    match spend.describe() {
+        Some(d) => format!(
+            "cost: {d} ({} attempt{})",
+            spend.attempts,
+            if spend.attempts == 1 { "" } else { "s" }
+        ),
+        None => "cost: not reported by the agent (`prices` in the config can estimate it)".into(),
     }
 }
 

@@ -25,6 +25,11 @@ pub enum Kind {
     Float {
         min: f64,
     },
+    /// An amount of US dollars above 0, or null for "no limit".
+    OptUsd,
+    /// The `prices` table: `{"model or provider": {"input": .., "cached_input": .., "output": ..}}`
+    /// in USD per million tokens.
+    Prices,
     /// Seconds as a number (fractions allowed) or a string such as "500ms", "5m", "1h30m".
     Duration,
     /// Like `Duration`, but null or 0 disables it.
@@ -291,9 +296,39 @@ pub const KEYS: &[KeySpec] = &[
     )
     .max(MAX_DURATION),
     key(
+        "max_cost_usd",
+        Kind::OptUsd,
+        "Stop a run when its agents' cost reaches this many US dollars, and do not start an attempt expected to pass it (also --max-cost; null: no limit).",
+    ),
+    key(
+        "max_tokens",
+        Kind::OptUInt,
+        "Stop a run when its agents' input plus output tokens reach this, and do not start an attempt expected to pass it (null: no limit).",
+    ),
+    key(
+        "spec_budget_usd",
+        Kind::OptUsd,
+        "Stop when the cost of every run of a spec together reaches this many US dollars (kept in the store; null: no limit).",
+    ),
+    key(
+        "prices",
+        Kind::Prices,
+        "USD per million tokens by model or provider name, {\"input\", \"cached_input\", \"output\"}: an estimated cost for CLIs that report none.",
+    ),
+    key(
+        "verify_command",
+        Kind::OptArgv,
+        "Run in the project after an attempt ticks tasks; failing, the ticks are put back to in progress (null: ticks are accepted as they are).",
+    ),
+    key(
+        "verify_timeout_seconds",
+        Kind::Duration,
+        "How long verify_command may run before its process group is killed and the check fails.",
+    ),
+    key(
         "notify_command",
         Kind::OptArgv,
-        "Run on completed / failed / circuit_open / waiting, with SWR_EVENT and friends set.",
+        "Run on completed / failed / circuit_open / budget / waiting, with SWR_EVENT and friends set.",
     ),
     key(
         "max_concurrent_agents",
@@ -472,6 +507,12 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("rate_limit_jitter_seconds", json!(30.0)),
         ("max_iterations", json!(null)),
         ("max_runtime", json!(null)),
+        ("max_cost_usd", json!(null)),
+        ("max_tokens", json!(null)),
+        ("spec_budget_usd", json!(null)),
+        ("prices", json!({})),
+        ("verify_command", json!(null)),
+        ("verify_timeout_seconds", json!(600.0)),
         ("notify_command", json!(null)),
         ("notify_timeout_seconds", json!(10.0)),
         ("max_concurrent_agents", json!(default_agent_cap())),

@@ -125,6 +125,14 @@ pub struct Config {
     pub rate_limit_jitter: Duration,
     pub max_iterations: Option<u32>,
     pub max_runtime: Option<Duration>,
+    /// Budgets: per run in USD and in tokens, per spec across runs in USD.
+    pub max_cost_usd: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub spec_budget_usd: Option<f64>,
+    pub prices: crate::cost::Prices,
+    /// Checks ticks: argv run in the project after an attempt ticks tasks.
+    pub verify_command: Option<Vec<String>>,
+    pub verify_timeout: Duration,
     pub notify_command: Option<Vec<String>>,
     pub notify_timeout: Duration,
     /// 0: no cap.

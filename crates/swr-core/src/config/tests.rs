@@ -533,3 +533,56 @@ fn parse_duration_forms() {
     assert!(parse_duration("-5m").is_err());
     assert!(parse_duration("").is_err());
 }
+
+#[test]
+fn budgets_prices_and_verify_are_typed_and_checked() {
+    let c = Config::defaults();
+    assert_eq!(c.max_cost_usd, None);
+    assert_eq!(c.max_tokens, None);
+    assert_eq!(c.spec_budget_usd, None);
+    assert!(c.prices.is_empty());
+    assert_eq!(c.verify_command, None);
+    assert_eq!(c.verify_timeout, Duration::from_secs(600));
+
+    let c = load_file(
+        r#"{"max_cost_usd": 5, "max_tokens": 2000000, "spec_budget_usd": 20.5,
+            "verify_command": ["cargo", "test"], "verify_timeout_seconds": "2m",
+            "prices": {"gpt-5-codex": {"input": 1.25, "cached_input": 0.125, "output": 10},
+                       "gemini": {"input": 2, "output": 12}}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.max_cost_usd, Some(5.0));
+    assert_eq!(c.max_tokens, Some(2_000_000));
+    assert_eq!(c.spec_budget_usd, Some(20.5));
+    assert_eq!(c.verify_command, Some(vec!["cargo".into(), "test".into()]));
+    assert_eq!(c.verify_timeout, Duration::from_secs(120));
+    assert_eq!(c.prices["gpt-5-codex"].cached_input, Some(0.125));
+    assert_eq!(c.prices["gemini"].cached_input, None);
+
+    let e = load_err(r#"{"max_cost_usd": 0}"#);
+    assert!(e.contains("\"max_cost_usd\": must be more than 0"), "{e}");
+    let e = load_err(r#"{"max_cost_usd": "lots"}"#);
+    assert!(e.contains("expected an amount of US dollars"), "{e}");
+    let e = load_err(r#"{"prices": {"m": {"input": 1}}}"#);
+    assert!(e.contains("\"prices.m\"") && e.contains("output"), "{e}");
+    let e = load_err(r#"{"prices": {"m": {"input": 1, "output": -2}}}"#);
+    assert!(e.contains("\"prices.m.output\""), "{e}");
+    let e = load_err(r#"{"prices": {"m": {"input": 1, "output": 2, "outptu": 3}}}"#);
+    assert!(e.contains("unknown field"), "{e}");
+    let e = load_err(r#"{"verify_command": []}"#);
+    assert!(e.contains("must name an executable"), "{e}");
+
+    let c = Config::load(&LoadOptions {
+        env: vec![
+            ("SWR_MAX_COST_USD".into(), "2.5".into()),
+            ("SWR_VERIFY_COMMAND".into(), "make check".into()),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.max_cost_usd, Some(2.5));
+    assert_eq!(
+        c.verify_command,
+        Some(vec!["make".to_string(), "check".to_string()])
+    );
+}

@@ -203,8 +203,10 @@ pub fn from_env(spec: &KeySpec, raw: &str, origin: &str) -> Result<Value, Config
                 ));
             }
         },
-        Kind::UInt { .. } | Kind::Float { .. } | Kind::OptUInt => {
-            if trimmed == "null" || (spec.kind == Kind::OptUInt && trimmed.is_empty()) {
+        Kind::UInt { .. } | Kind::Float { .. } | Kind::OptUInt | Kind::OptUsd => {
+            if trimmed == "null"
+                || (matches!(spec.kind, Kind::OptUInt | Kind::OptUsd) && trimmed.is_empty())
+            {
                 Value::Null
             } else {
                 json("a number")?
@@ -249,7 +251,7 @@ pub fn from_env(spec: &KeySpec, raw: &str, origin: &str) -> Result<Value, Config
                 )
             }
         }
-        Kind::Object => json("an object")?,
+        Kind::Object | Kind::Prices => json("an object")?,
     })
 }
 
@@ -330,6 +332,55 @@ pub fn normalize(spec: &KeySpec, v: Value, origin: &str) -> Result<Value, Config
                 ));
             }
             Ok(Value::from(n))
+        }
+        Kind::OptUsd => {
+            if v.is_null() {
+                return Ok(v);
+            }
+            let n = v
+                .as_f64()
+                .ok_or_else(|| bad("an amount of US dollars such as 5 or 2.50, or null", &v))?;
+            if !n.is_finite() || n <= 0.0 {
+                return Err(invalid(
+                    origin,
+                    key,
+                    format!("must be more than 0 US dollars (or null for no limit), got {n}"),
+                ));
+            }
+            Ok(Value::from(n))
+        }
+        Kind::Prices => {
+            let example = "{\"gpt-5-codex\": {\"input\": 1.25, \"cached_input\": 0.125, \"output\": 10}} (USD per million tokens)";
+            let Value::Object(m) = &v else {
+                return Err(bad(&format!("an object such as {example}"), &v));
+            };
+            for (name, entry) in m {
+                let price: crate::cost::Price = serde_json::from_value(entry.clone())
+                    .map_err(|e| {
+                        invalid(
+                            origin,
+                            &format!("{key}.{name}"),
+                            format!("{e}; expected {{\"input\": N, \"cached_input\": N, \"output\": N}} in USD per million tokens (cached_input optional)"),
+                        )
+                    })?;
+                let fields = [
+                    ("input", Some(price.input)),
+                    ("cached_input", price.cached_input),
+                    ("output", Some(price.output)),
+                ];
+                for (field, x) in fields {
+                    if let Some(x) = x
+                        && (!x.is_finite() || x < 0.0)
+                    {
+                        return Err(invalid(
+                            origin,
+                            &format!("{key}.{name}.{field}"),
+                            format!("must be a price of 0 or more USD per million tokens, got {x}"),
+                        ));
+                    }
+                }
+            }
+            Ok(v)
         }
         Kind::Duration | Kind::OptDuration => {
             let optional = spec.kind == Kind::OptDuration;
@@ -638,6 +689,12 @@ pub fn resolve(
         rate_limit_jitter: d("rate_limit_jitter_seconds"),
         max_iterations: get("max_iterations").as_u64().map(|v| v as u32),
         max_runtime: opt_d("max_runtime"),
+        max_cost_usd: get("max_cost_usd").as_f64(),
+        max_tokens: get("max_tokens").as_u64(),
+        spec_budget_usd: get("spec_budget_usd").as_f64(),
+        prices: serde_json::from_value(get("prices")).unwrap_or_default(),
+        verify_command: string_list(&get("verify_command")),
+        verify_timeout: d("verify_timeout_seconds"),
         notify_command: string_list(&get("notify_command")),
         notify_timeout: d("notify_timeout_seconds"),
         max_concurrent_agents: u32::try_from(n("max_concurrent_agents")).unwrap_or(u32::MAX),

@@ -191,7 +191,7 @@ impl ClaudeParser {
             Some(
                 models
                     .iter()
-                    .fold(TokenUsage::default(), |acc, x| acc.add(x.usage)),
+                    .fold(TokenUsage::default(), |acc, x| acc.plus(x.usage)),
             )
         };
         let cost_usd = m.get("total_cost_usd").and_then(Value::as_f64).or_else(|| {

@@ -214,7 +214,7 @@ impl LineParser for CodexParser {
                         cached_input: u64_field(u, "cached_input_tokens"),
                         output: u64_field(u, "output_tokens"),
                     };
-                    self.usage = Some(self.usage.unwrap_or_default().add(turn));
+                    self.usage = Some(self.usage.unwrap_or_default().plus(turn));
                 }
                 out.push(AgentSignal::Result(ResultInfo {
                     is_error: false,

@@ -529,7 +529,7 @@ pub struct TokenUsage {
 
 impl TokenUsage {
     /// Field by field; a field known on either side is known in the sum.
-    pub fn add(self, other: TokenUsage) -> TokenUsage {
+    pub fn plus(self, other: TokenUsage) -> TokenUsage {
         let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),

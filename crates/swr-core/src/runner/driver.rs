@@ -1,10 +1,10 @@
 //! The runner's async shell: performs the [`Effect`]s of the [`Machine`] and turns what
 //! happened into its next [`Input`]. It decides nothing: what to run next, whether to retry,
-//! when to stop are the machine's. It owns the I/O: the agent's process (through
-//! `supervise`), the attempt logs, tasks.md (through the [`TasksGuard`]), git, the store, the
-//! notifiers and the clock.
+//! when to stop, which ticks stand are the machine's. It owns the I/O: the agent's process and
+//! the verify checks' (through `supervise`), the attempt logs, tasks.md (through the
+//! [`TasksGuard`]), git, the store, the notifiers and the clock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,10 +12,11 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::cost::{Totals, Usage};
 use crate::event::{RunEnd, RunnerEvent, StopCause};
 use crate::provider::{self, AgentSignal, ProviderDef};
 use crate::slots::{Slot, SlotPool};
-use crate::spec::TaskList;
+use crate::spec::{TaskList, TaskStatus};
 use crate::store::{
     AccountWait, AgentProcess, AttemptEnd, AttemptFilter, NewAttempt, RunnerId, RunnerStatus,
     RunnerUpdate, Store, StoreError, StoreTx,
@@ -26,10 +27,11 @@ use super::attempt_log::{self, LogNamer};
 use super::classify::{self, AttemptSignals};
 use super::guard::TasksGuard;
 use super::machine::{
-    AttemptPlan, AttemptReport, AttemptVerdict, Effect, Input, Machine, Observation, PersistedWait,
-    Record, RetryGrant,
+    AttemptPlan, AttemptReport, AttemptVerdict, CheckRun, Effect, Input, Machine, Observation,
+    PersistedWait, Record, RetryGrant,
 };
 use super::notify::{Notice, Notifiers, NotifyEvent};
+use super::verify::{self, SpecConfig, VerifyCommand};
 use super::worktree::{self, MergeResult, Worktree};
 use super::{EventSink, RunError, RunOptions, StopLevel, StopRequest, git, record_swr_failure};
 
@@ -78,7 +80,16 @@ pub(super) struct Driver<'a, 'e> {
     ended: Option<Ended>,
     notifiers: Notifiers,
     slots: SlotPool,
-    cost_total: f64,
+    /// Notifications the machine asked for, sent once the store says what they announce.
+    notices: Vec<(NotifyEvent, String)>,
+    /// The spec's `swr.json`, read when the run starts.
+    spec_config: SpecConfig,
+    /// HEAD and the paths with changes before the current attempt: what it changed is
+    /// measured from these.
+    head_before: Option<String>,
+    dirty_before: Vec<String>,
+    /// The log of the attempt that ended last, for its checks' logs beside it.
+    last_log: Option<PathBuf>,
     /// When the last agent's exit was seen, and the time spent since in git and tasks.md:
     /// the runner's own overhead between agents is measured from these.
     last_exit: Option<Instant>,
@@ -120,6 +131,26 @@ impl<'a, 'e> Driver<'a, 'e> {
         } else {
             None
         };
+        // The spec's own directory where the agent works (its worktree, when it has one).
+        let spec_dir = guard.path().parent().map_or_else(
+            || config.specs_dir(&workdir).join(&opts.spec),
+            Path::to_path_buf,
+        );
+        let spec_config = match verify::read_spec_config(&spec_dir) {
+            Ok(c) => c,
+            Err(message) => {
+                let e = RunError::Config(crate::config::ConfigError::Invalid {
+                    origin: spec_dir
+                        .join(verify::SPEC_CONFIG_FILE)
+                        .display()
+                        .to_string(),
+                    key: "verify".into(),
+                    message,
+                });
+                record_swr_failure(&store, &runner_id, &e);
+                return Err(e);
+            }
+        };
         let mut d = Driver {
             config,
             opts,
@@ -140,12 +171,21 @@ impl<'a, 'e> Driver<'a, 'e> {
             ended: None,
             notifiers: Notifiers::new(config.notify_command.clone(), config.notify_timeout),
             slots: SlotPool::new(&config.cache_dir, config.max_concurrent_agents),
-            cost_total: 0.0,
+            notices: Vec::new(),
+            spec_config,
+            head_before: None,
+            dirty_before: Vec::new(),
+            last_log: None,
             last_exit: None,
             checks_time: Duration::ZERO,
         };
         d.prepare_project();
         Ok(d)
+    }
+
+    /// tasks.md relative to the repository top, `None` outside git.
+    pub(super) fn tasks_in_repo(&self) -> Option<String> {
+        self.tasks_in_repo.clone()
     }
 
     fn warn(&mut self, message: String) {
@@ -196,12 +236,14 @@ impl<'a, 'e> Driver<'a, 'e> {
             .store
             .wait_for(&self.opts.project, &self.opts.spec)?
             .map(|(until, reason)| PersistedWait { until, reason });
+        let spec_spent = self.store.spec_spend(&self.opts.project, &self.opts.spec)?;
         let head = self.head();
         let observed = self.observation(head);
         let mut input = Input::Started {
             now: Timestamp::now(),
             observed,
             wait,
+            spec_spent,
         };
         loop {
             let mut next = None;
@@ -209,21 +251,31 @@ impl<'a, 'e> Driver<'a, 'e> {
                 match effect {
                     Effect::Record(r) => self.pending.push(r),
                     Effect::Emit(ev) => (self.emit)(&ev),
-                    Effect::Notify { event, message } => self.notify(event, &message),
+                    Effect::Notify { event, message } => self.notices.push((event, message)),
                     Effect::Observe => {
                         self.flush()?;
+                        self.send_notices();
                         next = Some(self.observe());
                     }
                     Effect::Spawn(plan) => next = Some(self.attempt(plan, m.deadline()).await?),
+                    Effect::Verify { tasks, head } => {
+                        next = Some(self.verify(&tasks, head.as_deref(), m.deadline()).await);
+                    }
+                    Effect::Untick { tasks, message } => {
+                        next = Some(self.untick(&tasks, &message));
+                    }
                     Effect::SleepUntil(t) => {
                         self.flush()?;
+                        self.send_notices();
                         next = Some(self.sleep_until(t).await);
                     }
                     Effect::TakeRetry => {
                         self.flush()?;
+                        self.send_notices();
                         next = Some(self.take_retry()?);
                     }
                     Effect::Finish(end) => {
+                        // The run's notification waits for `finish`, which writes its end.
                         self.flush()?;
                         return Ok(end);
                     }
@@ -242,14 +294,17 @@ impl<'a, 'e> Driver<'a, 'e> {
         }
     }
 
-    fn notify(&mut self, event: NotifyEvent, reason: &str) {
-        self.notifiers.notify(Notice {
-            event,
-            project: &self.opts.project,
-            spec: &self.opts.spec,
-            runner_id: self.runner_id.as_str(),
-            reason,
-        });
+    /// Sends the notifications asked for so far.
+    fn send_notices(&mut self) {
+        for (event, reason) in std::mem::take(&mut self.notices) {
+            self.notifiers.notify(Notice {
+                event,
+                project: &self.opts.project,
+                spec: &self.opts.spec,
+                runner_id: self.runner_id.as_str(),
+                reason: &reason,
+            });
+        }
     }
 
     fn head(&mut self) -> Option<String> {
@@ -286,7 +341,188 @@ impl<'a, 'e> Driver<'a, 'e> {
                 .next_task()
                 .map(|t| format!("{} {}", t.id, t.title)),
             account_wait,
+            done: self
+                .list
+                .tasks
+                .iter()
+                .filter(|t| t.status == TaskStatus::Done)
+                .map(|t| (t.id.clone(), t.title.clone()))
+                .collect(),
         }
+    }
+
+    /// Runs the verify command of each ticked task (see `verify`) against HEAD as the attempt
+    /// left it, each in its own process group with its timeout; a stop or `--max-runtime`
+    /// stops a check like an attempt, and a stopped check has failed.
+    async fn verify(
+        &mut self,
+        tasks: &[String],
+        head: Option<&str>,
+        deadline: Option<Timestamp>,
+    ) -> Input {
+        let text = std::fs::read_to_string(self.guard.path()).unwrap_or_default();
+        let lines = verify::task_verify_lines(&text, &self.list);
+        let plan = verify::plan(
+            tasks,
+            &lines,
+            self.spec_config.verify.as_deref(),
+            self.config.verify_command.as_deref(),
+        );
+        let timeout = self
+            .spec_config
+            .verify_timeout
+            .unwrap_or(self.config.verify_timeout);
+        let mut checks = Vec::new();
+        for (n, (cmd, ids)) in plan.into_iter().enumerate() {
+            let check = match cmd {
+                Ok(cmd) => {
+                    self.run_check(&cmd, &ids, head, timeout, n + 1, deadline)
+                        .await
+                }
+                Err(why) => verify::unrunnable(why),
+            };
+            checks.push(CheckRun { tasks: ids, check });
+        }
+        Input::Verified {
+            now: Timestamp::now(),
+            checks,
+        }
+    }
+
+    async fn run_check(
+        &mut self,
+        cmd: &VerifyCommand,
+        tasks: &[String],
+        head: Option<&str>,
+        timeout: Duration,
+        n: usize,
+        deadline: Option<Timestamp>,
+    ) -> crate::store::Check {
+        let log_path = self
+            .last_log
+            .as_ref()
+            .map(|l| PathBuf::from(format!("{}.verify-{n}.log", l.display())));
+        let log = log_path.as_ref().and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        let (program, args) = match cmd.argv.split_first() {
+            Some((p, rest)) => (p.clone(), rest.to_vec()),
+            None => (String::new(), Vec::new()),
+        };
+        let mut env = vec![
+            ("SWR_RUNNER_ID".to_string(), self.runner_id.to_string()),
+            ("SWR_SPEC".to_string(), self.opts.spec.clone()),
+            (
+                "SWR_PROJECT".to_string(),
+                self.workdir.display().to_string(),
+            ),
+            (
+                "SWR_TASKS_PATH".to_string(),
+                self.guard.path().display().to_string(),
+            ),
+            ("SWR_VERIFY_TASKS".to_string(), tasks.join(" ")),
+        ];
+        if let Some(h) = head {
+            env.push(("SWR_HEAD".to_string(), h.to_string()));
+        }
+        let spec = supervise::CommandSpec {
+            program,
+            args,
+            env,
+            env_remove: provider::inherited_env_to_remove(std::env::vars()),
+            cwd: self.workdir.clone(),
+            stdin: supervise::StdinInput::Null,
+        };
+        let sopts = SuperviseOptions {
+            wall_timeout: Some(timeout),
+            stop_grace: self.config.stop_grace,
+            tail_lines: 60,
+            ..SuperviseOptions::default()
+        };
+        let started_at = Timestamp::now();
+        let report = if self.stop_request().is_set() {
+            // Asked to stop before the check could run: it has not passed.
+            let mut r = failed_spawn_report(
+                supervise::SpawnError::Other {
+                    program: spec.program.clone(),
+                    message: "not run: the run is stopping".into(),
+                },
+                started_at,
+            );
+            r.raw_signal = None;
+            r
+        } else {
+            match supervise::spawn(&spec, &sopts, log).await {
+                Err(e) => failed_spawn_report(e, started_at),
+                Ok(running) => {
+                    let watcher = tokio::spawn(watch_stops(
+                        running.stop_handle(),
+                        self.stop.clone(),
+                        deadline,
+                        Arc::new(Mutex::new(None)),
+                    ));
+                    let report = running.wait_lines(|_| {}).await;
+                    watcher.abort();
+                    report
+                }
+            }
+        };
+        verify::check_from_report(cmd, &report, log_path)
+    }
+
+    /// Puts `tasks` back to in progress and commits tasks.md alone with `message`, then reads
+    /// tasks.md and HEAD again.
+    fn untick(&mut self, tasks: &[String], message: &str) -> Input {
+        let path = self.guard.path().to_path_buf();
+        for id in tasks {
+            if let Err(e) = crate::spec::set_task_status(&path, id, TaskStatus::InProgress) {
+                self.warn(format!(
+                    "could not put task {id} back to in progress in {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+        if self.git
+            && let Some(rel) = &self.tasks_in_repo
+            && let Err(e) = git::commit_paths(&self.workdir, &[rel.as_str()], message)
+        {
+            self.warn(format!("could not commit the unticked tasks.md: {e}"));
+        }
+        let keep_as = PathBuf::from(format!("{}.tasks-damaged.md", path.display()));
+        match self.reread_tasks(keep_as) {
+            Ok(Some(warning)) => self.warn(warning),
+            Ok(None) => {}
+            Err(e) => self.warn(format!("cannot read tasks.md: {e}; using the last copy")),
+        }
+        let head = self.head();
+        Input::Unticked {
+            now: Timestamp::now(),
+            observed: self.observation(head),
+        }
+    }
+
+    /// The paths the current attempt changed: its commits, and files changed since it began.
+    fn changed_paths(&mut self, head: Option<&str>) -> Option<Vec<String>> {
+        if !self.git {
+            return None;
+        }
+        let t = Instant::now();
+        let mut changed = match (self.head_before.as_deref(), head) {
+            (Some(a), Some(b)) if a != b => git::changed_between(&self.workdir, a, b)?,
+            (None, Some(b)) => git::changed_between(&self.workdir, git::EMPTY_TREE, b)?,
+            _ => Vec::new(),
+        };
+        for p in git::dirty_paths(&self.workdir) {
+            if !self.dirty_before.contains(&p) && !changed.contains(&p) {
+                changed.push(p);
+            }
+        }
+        self.checks_time += t.elapsed();
+        Some(changed)
     }
 
     fn take_retry(&mut self) -> Result<Input, RunError> {
@@ -374,6 +610,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         then: impl FnOnce(&StoreTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, RunError> {
         let records = std::mem::take(&mut self.pending);
+        let ended_id = self.ended.as_ref().map(|e| e.attempt_id);
         let mut closed = None;
         let mut ends = Vec::new();
         for r in &records {
@@ -397,6 +634,11 @@ impl<'a, 'e> Driver<'a, 'e> {
                     Record::Attempt(_) => {
                         if let Some((attempt_id, end)) = ends.next() {
                             tx.finish_attempt(*attempt_id, end)?;
+                        }
+                    }
+                    Record::Ticks(ticks) => {
+                        if let Some(id) = ended_id {
+                            tx.add_ticks(id, ticks)?;
                         }
                     }
                     Record::SetWait { until, reason } => {
@@ -571,7 +813,14 @@ impl<'a, 'e> Driver<'a, 'e> {
             self.guard.path(),
             &self.list,
             plan.resume.is_some(),
+            plan.verify_failure.as_deref(),
         )?;
+        if self.git {
+            let t = Instant::now();
+            self.head_before = git::head(&self.workdir);
+            self.dirty_before = git::dirty_paths(&self.workdir);
+            self.checks_time += t.elapsed();
+        }
         let cmd = self.command(plan, &prompt);
         let log_dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
         let (log_path, mut log) = self
@@ -686,15 +935,20 @@ impl<'a, 'e> Driver<'a, 'e> {
             self.warn(w.clone());
         }
         let head = self.head();
-        let cost = signals.result.as_ref().and_then(|r| r.cost_usd);
-        if let Some(c) = cost {
-            // Each attempt is its own session: the runner's cost is their sum.
-            self.cost_total += c;
-            self.pending.push(Record::Runner(Box::new(RunnerUpdate {
-                cost_usd: Some(Some(self.cost_total)),
-                ..Default::default()
-            })));
-        }
+        let changed = self.changed_paths(head.as_deref());
+        // Each attempt is its own session: its result's figures are its own, not cumulative.
+        let usage = signals
+            .result
+            .as_ref()
+            .map(|r| {
+                Usage::from_result(
+                    r,
+                    &self.def.name,
+                    self.opts.model.as_deref(),
+                    &self.config.prices,
+                )
+            })
+            .unwrap_or_default();
         if let Some(err) = &report.log_error {
             self.warn(format!(
                 "the attempt log {} is incomplete: {err}",
@@ -707,7 +961,10 @@ impl<'a, 'e> Driver<'a, 'e> {
         end.signal = signal.clone();
         end.error = classified.error.clone();
         end.session_id = signals.session_id.clone();
-        end.cost_usd = cost;
+        end.cost_usd = usage.cost_usd;
+        end.cost_estimated = usage.estimated;
+        end.tokens = usage.tokens;
+        end.model = usage.model.clone();
         end.warning = warning;
         let mut summary = format!(
             "{}; duration {:.3}s",
@@ -717,6 +974,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         if let Some(e) = &classified.error {
             summary.push_str(&format!("; error: {}", e.replace('\n', " ")));
         }
+        self.last_log = Some(s.log_path.clone());
         self.ended = Some(Ended {
             attempt_id: s.attempt_id,
             log_path: s.log_path,
@@ -736,6 +994,8 @@ impl<'a, 'e> Driver<'a, 'e> {
                 signal,
                 duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
                 after: observed,
+                usage,
+                changed,
             }),
         })
     }
@@ -859,13 +1119,19 @@ impl<'a, 'e> Driver<'a, 'e> {
 
     /// Final bookkeeping: status, reason, the Python-compatible retry log, the notification,
     /// and the notifiers waited for (then killed) so none outlives the run.
-    pub(super) fn finish(&mut self, end: &RunEnd, iterations: u32) -> Result<(), RunError> {
+    pub(super) fn finish(
+        &mut self,
+        end: &RunEnd,
+        iterations: u32,
+        spend: Totals,
+    ) -> Result<(), RunError> {
         let merge = self.merge_back(end);
         let status = match end {
             RunEnd::Completed => RunnerStatus::Completed,
             RunEnd::Stopped { .. } | RunEnd::MaxIterations { .. } | RunEnd::MaxRuntime { .. } => {
                 RunnerStatus::Stopped
             }
+            RunEnd::Budget { .. } => RunnerStatus::Budget,
             _ => RunnerStatus::Failed,
         };
         let counts = crate::spec::read_tasks(self.guard.path())
@@ -906,21 +1172,13 @@ impl<'a, 'e> Driver<'a, 'e> {
                 ));
             }
         }
-        let event = match end {
-            RunEnd::Completed => Some(NotifyEvent::Completed),
-            RunEnd::CircuitOpen { .. } => Some(NotifyEvent::CircuitOpen),
-            RunEnd::RetriesExhausted { .. } | RunEnd::NonRetryable { .. } => {
-                Some(NotifyEvent::Failed)
-            }
-            _ => None,
-        };
-        if let Some(event) = event {
-            self.notify(event, &end.reason());
-        }
+        // The machine asked for the run's notification; now the store says how it ended.
+        self.send_notices();
         (self.emit)(&RunnerEvent::Finished {
             end: end.clone(),
             tasks: counts,
             iterations,
+            spend,
         });
         self.notifiers.wait_all();
         Ok(())

@@ -1,5 +1,7 @@
 //! The few git facts the runner judges progress by: the HEAD commit, whether the tree is
-//! dirty, and keeping swr's own files out of `git status`. Runs `git` (argv, no shell).
+//! dirty, what an attempt changed, and keeping swr's own files out of `git status`; and the
+//! one commit swr makes itself (tasks put back by a failed verify check). Runs `git` (argv,
+//! no shell).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,44 @@ pub fn head_file(project: &Path, repo_path: &str) -> Option<Vec<u8>> {
         .output()
         .ok()?;
     out.status.success().then_some(out.stdout)
+}
+
+/// git's empty tree: what a first commit is compared with.
+pub const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+/// Paths changed between two commits (relative to the repository top).
+pub fn changed_between(project: &Path, from: &str, to: &str) -> Option<Vec<String>> {
+    git(
+        project,
+        &["diff", "--name-only", "--no-renames", from, to, "--"],
+    )
+    .map(|s| s.lines().map(str::to_string).collect())
+}
+
+/// Commits the current content of `paths` alone (whatever else is staged stays staged), with
+/// the user's git identity, or swr's when the user has none.
+pub fn commit_paths(project: &Path, paths: &[&str], message: &str) -> Result<(), String> {
+    let run = |identity: &[&str]| {
+        Command::new("git")
+            .args(identity)
+            .args(["commit", "-q", "--no-verify", "-m", message, "--"])
+            .args(paths)
+            .current_dir(project)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output()
+    };
+    let out = run(&[]).map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let out = run(&["-c", "user.name=swr", "-c", "user.email=swr@localhost"])
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
 }
 
 /// Paths with uncommitted changes (`git status --porcelain`), empty when clean.

@@ -2,7 +2,11 @@
 //!
 //! It owns every decision of a run: when an iteration starts and ends, how an attempt is judged
 //! (its outcome *and* its progress), retries and their backoff, rate-limit waits, session
-//! resume, the circuit breaker, blocked-only specs, `--max-iterations` and `--max-runtime`.
+//! resume, the circuit breaker, blocked-only specs, `--max-iterations` and `--max-runtime`,
+//! budgets (what the run and the spec spent, and what the next attempt is expected to cost),
+//! and verified ticks (which ticks stand after their check, which are put back, the evidence
+//! of each, and the failure the next prompt reports). The notifications a run sends are
+//! decided here too.
 //! It performs no I/O and reads no clock: the time comes with each [`Input`], randomness from
 //! the seeded RNG it is built with, so every rule is unit-tested with a fake clock and
 //! scripted attempt results (see `machine_tests.rs`).
@@ -10,18 +14,19 @@
 //! It must not touch processes, files, the store or the terminal: the driver
 //! (`runner::driver`) performs the [`Effect`]s and feeds what happened back as [`Input`]s.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use rand::rngs::StdRng;
 
-use crate::event::{GiveUp, RunEnd, RunnerEvent, StopCause};
+use crate::cost::{Totals, Usage};
+use crate::event::{BudgetKind, GiveUp, RunEnd, RunnerEvent, StopCause};
 use crate::outcome::Outcome;
 use crate::provider::ProviderKind;
 use crate::retry::{self, Decision, RetryPolicy, RetryState};
 use crate::spec::TaskCounts;
-use crate::store::{RunnerStatus, RunnerUpdate};
+use crate::store::{Check, NewTick, RunnerStatus, RunnerUpdate};
 
 use super::classify::Classified;
 use super::notify::NotifyEvent;
@@ -50,6 +55,18 @@ pub struct LoopSettings {
     pub retry_budget: u32,
     /// For messages only.
     pub tasks_path: String,
+    /// tasks.md relative to the repository top, as the attempt's changed paths name it: a
+    /// tick whose attempt changed nothing else is `empty`.
+    pub tasks_in_repo: Option<String>,
+    pub budgets: Budgets,
+}
+
+/// `max_cost_usd`, `max_tokens` (this run) and `spec_budget_usd` (every run of the spec).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budgets {
+    pub max_cost_usd: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub spec_budget_usd: Option<f64>,
 }
 
 /// tasks.md and HEAD as read at one moment.
@@ -61,6 +78,8 @@ pub struct Observation {
     pub next_task: Option<String>,
     /// A rate limit of this runner's provider account, hit by any runner, not over yet.
     pub account_wait: Option<PersistedWait>,
+    /// The tasks marked done, id to title: a tick is a task that joins this set.
+    pub done: BTreeMap<String, String>,
 }
 
 /// What the driver learnt from one attempt, once it ended and tasks.md and HEAD were re-read.
@@ -77,6 +96,18 @@ pub struct AttemptReport {
     pub duration_ms: u64,
     /// tasks.md (after the guard restored it, if it had to) and HEAD after the attempt.
     pub after: Observation,
+    /// Tokens and cost, as the agent reported them (default: it reported nothing).
+    pub usage: Usage,
+    /// Paths the attempt changed (its commits and the files it left changed), relative to the
+    /// repository top; `None` outside git.
+    pub changed: Option<Vec<String>>,
+}
+
+/// One verify command as the driver ran it, for the ticked tasks it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRun {
+    pub tasks: Vec<String>,
+    pub check: Check,
 }
 
 /// A rate-limit wait recorded by an earlier run of this spec.
@@ -88,11 +119,13 @@ pub struct PersistedWait {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// The run begins: tasks.md and HEAD as they are, and a wait left by an earlier run.
+    /// The run begins: tasks.md and HEAD as they are, a wait left by an earlier run, and what
+    /// the spec's earlier runs spent.
     Started {
         now: Timestamp,
         observed: Observation,
         wait: Option<PersistedWait>,
+        spec_spent: Totals,
     },
     /// The answer to [`Effect::Observe`].
     Observed {
@@ -103,6 +136,16 @@ pub enum Input {
     AttemptEnded {
         now: Timestamp,
         report: Box<AttemptReport>,
+    },
+    /// The answer to [`Effect::Verify`]: the checks that ran (none: no task had one).
+    Verified {
+        now: Timestamp,
+        checks: Vec<CheckRun>,
+    },
+    /// The answer to [`Effect::Untick`]: tasks.md and HEAD once the ticks were put back.
+    Unticked {
+        now: Timestamp,
+        observed: Observation,
     },
     /// The answer to [`Effect::SleepUntil`] when the time came.
     TimerFired { now: Timestamp },
@@ -132,6 +175,8 @@ pub struct AttemptPlan {
     pub attempt: u32,
     /// Continue this agent session instead of starting a fresh one.
     pub resume: Option<String>,
+    /// The check that rejected the last ticks, for the prompt (`{verify_failure}`).
+    pub verify_failure: Option<String>,
 }
 
 /// The judged end of the current attempt, written once.
@@ -152,6 +197,8 @@ pub enum Record {
     Runner(Box<RunnerUpdate>),
     /// Closes the attempt that just ended.
     Attempt(AttemptVerdict),
+    /// The tasks the attempt that just ended ticked, with their evidence; written with it.
+    Ticks(Vec<NewTick>),
     SetWait {
         until: Timestamp,
         reason: String,
@@ -173,6 +220,18 @@ pub enum Effect {
     Observe,
     /// Run one attempt, answer with [`Input::AttemptEnded`].
     Spawn(AttemptPlan),
+    /// Run the verify command of each of these ticked tasks in the project, at `head`; answer
+    /// with [`Input::Verified`].
+    Verify {
+        tasks: Vec<String>,
+        head: Option<String>,
+    },
+    /// Put these tasks back to in progress (`[-]`) in tasks.md and commit that with `message`;
+    /// answer with [`Input::Unticked`].
+    Untick {
+        tasks: Vec<String>,
+        message: String,
+    },
     Record(Record),
     Emit(RunnerEvent),
     /// Sleep, answer with [`Input::TimerFired`] (or [`Input::StopRequested`]).
@@ -213,6 +272,10 @@ enum Phase {
     /// Waiting for the answer of the retry budget.
     Granting,
     Attempting,
+    /// The attempt ticked tasks; their checks run.
+    Verifying,
+    /// Checks failed; their ticks are being put back.
+    Unticking,
     Sleeping {
         until: Timestamp,
         then: Resume,
@@ -239,6 +302,24 @@ pub struct Machine {
     rejected: BTreeSet<String>,
     /// The next attempt is a retry: it needs the retry budget's grant.
     retry_pending: bool,
+    /// An attempt that ticked tasks, while its checks run and its rejected ticks are put back.
+    held: Option<Box<Held>>,
+    /// The evidence and the note of the attempt being closed, written with its verdict.
+    closing: Option<(Vec<NewTick>, Option<String>)>,
+    /// The check that rejected the last ticks, for the next prompts until a tick stands.
+    verify_failure: Option<String>,
+    /// What this run, the spec (all its runs) and this iteration spent.
+    run_spent: Totals,
+    spec_spent: Totals,
+    iteration_spent: Totals,
+}
+
+/// An attempt whose ticks are being checked.
+struct Held {
+    report: AttemptReport,
+    ticks: Vec<NewTick>,
+    rejected: usize,
+    note: Option<String>,
 }
 
 impl Machine {
@@ -256,7 +337,23 @@ impl Machine {
             session: None,
             rejected: BTreeSet::new(),
             retry_pending: false,
+            held: None,
+            closing: None,
+            verify_failure: None,
+            run_spent: Totals::default(),
+            spec_spent: Totals::default(),
+            iteration_spent: Totals::default(),
         }
+    }
+
+    /// What this run's attempts used.
+    pub fn run_spent(&self) -> Totals {
+        self.run_spent
+    }
+
+    /// What every run of the spec used, this one included.
+    pub fn spec_spent(&self) -> Totals {
+        self.spec_spent
     }
 
     /// When `--max-runtime` ends the run; the driver stops a running attempt at this time.
@@ -287,10 +384,12 @@ impl Machine {
                     now,
                     observed,
                     wait,
+                    spec_spent,
                 },
             ) => {
                 let from = self.s.clock_started.unwrap_or(now);
                 self.deadline = self.s.max_runtime.map(|d| later(from, d));
+                self.spec_spent = spec_spent;
                 self.started(now, observed, wait, &mut fx);
             }
             (Phase::Observing(then), Input::Observed { now, observed }) => {
@@ -301,6 +400,12 @@ impl Machine {
             }
             (Phase::Attempting, Input::AttemptEnded { now, report }) => {
                 self.attempt_ended(now, *report, &mut fx);
+            }
+            (Phase::Verifying, Input::Verified { now, checks }) => {
+                self.verified(now, checks, &mut fx);
+            }
+            (Phase::Unticking, Input::Unticked { now, observed }) => {
+                self.unticked(now, observed, &mut fx);
             }
             (Phase::Sleeping { until, then, wait }, Input::TimerFired { now }) => {
                 self.woke(now, until, then, wait, &mut fx);
@@ -394,6 +499,9 @@ impl Machine {
         if self.deadline.is_some_and(|d| now >= d) {
             return self.finish(self.max_runtime_end(), fx);
         }
+        if let Some(end) = self.budget_spent().or_else(|| self.budget_short()) {
+            return self.finish(end, fx);
+        }
         if let Some(w) = self.last.account_wait.clone().filter(|w| w.until > now) {
             // Another runner of this account hit the limit: wait it out without an attempt
             // of our own (which would only discover the same limit).
@@ -425,6 +533,7 @@ impl Machine {
             self.iteration += 1;
             self.attempt = 0;
             self.retry.reset();
+            self.iteration_spent = Totals::default();
             fx.push(Effect::Emit(RunnerEvent::IterationStarted {
                 iteration: self.iteration,
                 tasks: counts,
@@ -459,6 +568,7 @@ impl Machine {
             iteration: self.iteration,
             attempt: self.attempt,
             resume,
+            verify_failure: self.verify_failure.clone(),
         }));
     }
 
@@ -514,8 +624,225 @@ impl Machine {
         }
     }
 
+    /// A budget this run has used up.
+    fn budget_spent(&self) -> Option<RunEnd> {
+        let b = self.s.budgets;
+        let (run, spec) = (&self.run_spent, &self.spec_spent);
+        let end = |budget, limit: f64, spent: f64| RunEnd::Budget {
+            budget,
+            limit,
+            spent,
+            expected: None,
+        };
+        if let Some(l) = b.max_cost_usd
+            && run.priced > 0
+            && run.cost_usd >= l
+        {
+            return Some(end(BudgetKind::MaxCostUsd, l, run.cost_usd));
+        }
+        if let Some(l) = b.max_tokens
+            && run.tokens() >= l
+        {
+            return Some(end(BudgetKind::MaxTokens, l as f64, run.tokens() as f64));
+        }
+        if let Some(l) = b.spec_budget_usd
+            && spec.priced > 0
+            && spec.cost_usd >= l
+        {
+            return Some(end(BudgetKind::SpecBudgetUsd, l, spec.cost_usd));
+        }
+        None
+    }
+
+    /// A budget too small for one more attempt, judged by the mean of the spec's attempts so
+    /// far (every run of it): starting one would likely overshoot it. With no attempt to go
+    /// by, the first one always starts.
+    fn budget_short(&self) -> Option<RunEnd> {
+        let b = self.s.budgets;
+        let (run, spec) = (&self.run_spent, &self.spec_spent);
+        let short = |budget, limit: f64, spent: f64, mean: Option<f64>| {
+            mean.filter(|m| *m > limit - spent).map(|m| RunEnd::Budget {
+                budget,
+                limit,
+                spent,
+                expected: Some(m),
+            })
+        };
+        let cost = spec.mean_cost();
+        b.max_cost_usd
+            .and_then(|l| short(BudgetKind::MaxCostUsd, l, run.cost_usd, cost))
+            .or_else(|| {
+                b.max_tokens.and_then(|l| {
+                    short(
+                        BudgetKind::MaxTokens,
+                        l as f64,
+                        run.tokens() as f64,
+                        spec.mean_tokens(),
+                    )
+                })
+            })
+            .or_else(|| {
+                b.spec_budget_usd
+                    .and_then(|l| short(BudgetKind::SpecBudgetUsd, l, spec.cost_usd, cost))
+            })
+    }
+
+    /// The attempt is over: its spend counts at once; ticks go to their checks before the
+    /// attempt is judged.
     fn attempt_ended(&mut self, now: Timestamp, r: AttemptReport, fx: &mut Vec<Effect>) {
-        let j = self.judge(&r);
+        self.run_spent.add(&r.usage);
+        self.spec_spent.add(&r.usage);
+        self.iteration_spent.add(&r.usage);
+        let ticked: Vec<(String, String)> = r
+            .after
+            .done
+            .iter()
+            .filter(|(id, _)| !self.last.done.contains_key(*id))
+            .map(|(id, title)| (id.clone(), title.clone()))
+            .collect();
+        if ticked.is_empty() {
+            return self.judge_and_go_on(now, r, Vec::new(), 0, None, fx);
+        }
+        let empty = r.changed.as_ref().map(|paths| {
+            paths
+                .iter()
+                .all(|p| Some(p.as_str()) == self.s.tasks_in_repo.as_deref())
+        });
+        let ticks = ticked
+            .iter()
+            .map(|(id, title)| NewTick {
+                task_id: id.clone(),
+                title: Some(title.clone()).filter(|t| !t.is_empty()),
+                head: r.after.head.clone(),
+                empty,
+                accepted: true,
+                check: None,
+            })
+            .collect();
+        fx.push(Effect::Verify {
+            tasks: ticked.into_iter().map(|(id, _)| id).collect(),
+            head: r.after.head.clone(),
+        });
+        self.held = Some(Box::new(Held {
+            report: r,
+            ticks,
+            rejected: 0,
+            note: None,
+        }));
+        self.phase = Phase::Verifying;
+    }
+
+    /// The checks of the ticked tasks are back: passing ones (and ticks without a check)
+    /// stand; failing ones are put back to in progress before the attempt is judged.
+    fn verified(&mut self, now: Timestamp, checks: Vec<CheckRun>, fx: &mut Vec<Effect>) {
+        let Some(mut held) = self.held.take() else {
+            return self.internal_error("verified without a held attempt", fx);
+        };
+        for c in &checks {
+            fx.push(Effect::Emit(RunnerEvent::Checked {
+                command: c.check.command.clone(),
+                source: c.check.source.clone(),
+                tasks: c.tasks.clone(),
+                passed: c.check.passed(),
+                end: c.check.describe_end(),
+                duration_ms: c.check.duration_ms,
+            }));
+        }
+        for t in &mut held.ticks {
+            t.check = checks
+                .iter()
+                .find(|c| c.tasks.contains(&t.task_id))
+                .map(|c| c.check.clone());
+            t.accepted = t.check.as_ref().is_none_or(Check::passed);
+            if t.empty == Some(true) {
+                fx.push(Effect::Emit(RunnerEvent::Warning {
+                    message: format!(
+                        "task {} was ticked, but its attempt changed nothing but tasks.md: flagged empty in its evidence",
+                        t.task_id
+                    ),
+                }));
+            }
+        }
+        let rejected: Vec<&NewTick> = held.ticks.iter().filter(|t| !t.accepted).collect();
+        if rejected.is_empty() {
+            self.verify_failure = None;
+            let Held { report, ticks, .. } = *held;
+            return self.judge_and_go_on(now, report, ticks, 0, None, fx);
+        }
+        let ids: Vec<String> = rejected.iter().map(|t| t.task_id.clone()).collect();
+        let first = rejected
+            .iter()
+            .find_map(|t| t.check.as_ref())
+            .cloned()
+            .unwrap_or_else(|| Check {
+                command: Vec::new(),
+                source: String::new(),
+                exit_code: None,
+                signal: None,
+                timed_out: false,
+                duration_ms: 0,
+                output_tail: String::new(),
+                log_path: None,
+            });
+        let command = shell_words(&first.command);
+        let which = task_list(&ids);
+        self.verify_failure = Some(verify_failure_text(&first, &command, &rejected));
+        held.rejected = ids.len();
+        held.note = Some(format!(
+            "verify `{command}` failed ({}): {which} put back to in progress; no progress",
+            first.describe_end()
+        ));
+        fx.push(Effect::Untick {
+            message: format!(
+                "swr: verify failed: `{command}` ({}); {which} back to in progress",
+                first.describe_end()
+            ),
+            tasks: ids,
+        });
+        self.held = Some(held);
+        self.phase = Phase::Unticking;
+    }
+
+    /// The rejected ticks are back to in progress: the attempt is judged from tasks.md and
+    /// HEAD as they are now.
+    fn unticked(&mut self, now: Timestamp, observed: Observation, fx: &mut Vec<Effect>) {
+        let Some(held) = self.held.take() else {
+            return self.internal_error("unticked without a held attempt", fx);
+        };
+        let Held {
+            mut report,
+            ticks,
+            rejected,
+            note,
+        } = *held;
+        report.after = observed;
+        self.judge_and_go_on(now, report, ticks, rejected, note, fx);
+    }
+
+    fn internal_error(&mut self, what: &str, fx: &mut Vec<Effect>) {
+        debug_assert!(false, "{what}");
+        self.finish(
+            RunEnd::NonRetryable {
+                outcome: Outcome::Usage,
+                reason: format!("swr internal error: {what}"),
+            },
+            fx,
+        );
+    }
+
+    /// Judges the attempt by its outcome and the progress that stands, and decides what
+    /// follows: the end of the run, a retry, a wait or the next iteration.
+    fn judge_and_go_on(
+        &mut self,
+        now: Timestamp,
+        r: AttemptReport,
+        ticks: Vec<NewTick>,
+        rejected: usize,
+        note: Option<String>,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.closing = Some((ticks, note));
+        let j = self.judge(&r, rejected);
         if j.class == Outcome::Success {
             fx.push(Effect::Record(Record::ClearAccountWait));
         }
@@ -524,6 +851,16 @@ impl Machine {
             self.close_attempt(&r, j.verdict, fx);
             self.iteration_finished(j.ticked, j.committed, fx);
             return self.finish(RunEnd::Completed, fx);
+        }
+        if j.class == Outcome::Stopped {
+            return self.stopped(&r, j, fx);
+        }
+        if let Some(end) = self.budget_spent() {
+            self.close_attempt(&r, j.verdict, fx);
+            if j.progress {
+                self.iteration_finished(j.ticked, j.committed, fx);
+            }
+            return self.finish(end, fx);
         }
         if let Some(rejected) = r
             .resumed
@@ -542,9 +879,6 @@ impl Machine {
                 self.close_attempt(&r, verdict, fx);
                 return self.before_attempt(now, r.after, Resume::SameIteration, fx);
             }
-        }
-        if j.class == Outcome::Stopped {
-            return self.stopped(&r, j, fx);
         }
         let clean = j.class == Outcome::Success;
         let productive_failure =
@@ -571,11 +905,18 @@ impl Machine {
     }
 
     /// An attempt's outcome and progress, measured against tasks.md and HEAD before it; also
-    /// picks the session the next attempt may continue.
-    fn judge(&mut self, r: &AttemptReport) -> Judged {
+    /// picks the session the next attempt may continue. `rejected`: ticks its checks put back;
+    /// an attempt whose every tick was rejected made no progress, whatever it committed.
+    fn judge(&mut self, r: &AttemptReport, rejected: usize) -> Judged {
         let before = std::mem::replace(&mut self.last, r.after.clone());
-        let ticked = r.after.counts.done.saturating_sub(before.counts.done);
+        let ticked = r
+            .after
+            .done
+            .keys()
+            .filter(|id| !before.done.contains_key(*id))
+            .count();
         let committed = r.after.head.is_some() && r.after.head != before.head;
+        let committed = committed && !(rejected > 0 && ticked == 0);
         let progress = ticked > 0 || committed;
         let class = r.classified.outcome;
         let outcome = match (class, progress) {
@@ -825,7 +1166,12 @@ impl Machine {
         }
     }
 
-    fn close_attempt(&mut self, r: &AttemptReport, v: AttemptVerdict, fx: &mut Vec<Effect>) {
+    fn close_attempt(&mut self, r: &AttemptReport, mut v: AttemptVerdict, fx: &mut Vec<Effect>) {
+        let (ticks, note) = self.closing.take().unwrap_or_default();
+        v.note = match (note, v.note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         fx.push(Effect::Emit(RunnerEvent::AttemptFinished {
             iteration: self.iteration,
             attempt: self.attempt,
@@ -838,6 +1184,7 @@ impl Machine {
             committed: v.committed,
             resumed: r.resumed.clone(),
             note: v.note.clone(),
+            usage: r.usage.clone(),
         }));
         fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
             tasks: Some(r.after.counts),
@@ -848,8 +1195,12 @@ impl Machine {
                 None
             },
             agent: Some(None),
+            spend: Some(self.run_spent),
             ..Default::default()
         }))));
+        if !ticks.is_empty() {
+            fx.push(Effect::Record(Record::Ticks(ticks)));
+        }
         fx.push(Effect::Record(Record::Attempt(v)));
     }
 
@@ -868,6 +1219,7 @@ impl Machine {
             committed,
             no_commit_streak: self.streaks.no_commit,
             no_progress_streak: self.streaks.no_progress,
+            spend: self.iteration_spent,
         }));
     }
 
@@ -877,10 +1229,81 @@ impl Machine {
         }
     }
 
+    /// Ends the run, with the notification its end calls for.
     fn finish(&mut self, end: RunEnd, fx: &mut Vec<Effect>) {
         self.phase = Phase::Done;
+        let event = match &end {
+            RunEnd::Completed => Some(NotifyEvent::Completed),
+            RunEnd::CircuitOpen { .. } => Some(NotifyEvent::CircuitOpen),
+            RunEnd::RetriesExhausted { .. } | RunEnd::NonRetryable { .. } => {
+                Some(NotifyEvent::Failed)
+            }
+            RunEnd::Budget { .. } => Some(NotifyEvent::Budget),
+            RunEnd::MaxIterations { .. } | RunEnd::MaxRuntime { .. } | RunEnd::Stopped { .. } => {
+                None
+            }
+        };
+        if let Some(event) = event {
+            fx.push(Effect::Notify {
+                event,
+                message: end.reason(),
+            });
+        }
         fx.push(Effect::Finish(end));
     }
+}
+
+/// An argv as one would type it: words with spaces or quotes are single-quoted.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// "task 2", "tasks 2, 3".
+fn task_list(ids: &[String]) -> String {
+    match ids {
+        [one] => format!("task {one}"),
+        _ => format!("tasks {}", ids.join(", ")),
+    }
+}
+
+/// What the next prompt says about a check that rejected ticks (`{verify_failure}`).
+fn verify_failure_text(check: &Check, command: &str, rejected: &[&NewTick]) -> String {
+    let tasks = rejected
+        .iter()
+        .map(|t| match &t.title {
+            Some(title) => format!("{} ({title})", t.task_id),
+            None => t.task_id.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = format!(
+        "## The last check failed\n\
+         After task(s) {tasks} were ticked, swr ran `{command}` in the project and it failed \
+         ({}). They are back to in progress in tasks.md: make the check pass, then tick them and \
+         commit again.\n",
+        check.describe_end()
+    );
+    if !check.output_tail.trim().is_empty() {
+        out.push_str("Its last lines of output:\n");
+        for line in check.output_tail.lines() {
+            out.push_str("    ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// What the user can do about a failure no retry fixes.

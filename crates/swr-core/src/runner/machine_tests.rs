@@ -10,7 +10,8 @@ use rand::SeedableRng;
 
 use super::classify::Classified;
 use super::machine::*;
-use crate::event::{RunEnd, RunnerEvent, StopCause};
+use crate::cost::{Totals, Usage};
+use crate::event::{BudgetKind, RunEnd, RunnerEvent, StopCause};
 use crate::outcome::Outcome;
 use crate::provider::{ErrorClass, ProviderKind};
 use crate::retry::{Jitter, RetryPolicy};
@@ -46,8 +47,12 @@ fn settings() -> LoopSettings {
         provider_name: "claude".into(),
         retry_budget: 0,
         tasks_path: "tasks.md".into(),
+        tasks_in_repo: Some(TASKS.into()),
+        budgets: Budgets::default(),
     }
 }
+
+const TASKS: &str = ".spec-workflow/specs/s/tasks.md";
 
 fn counts(done: usize, total: usize) -> TaskCounts {
     TaskCounts {
@@ -64,6 +69,9 @@ fn obs(done: usize, total: usize, head: &str) -> Observation {
         head: Some(head.to_string()),
         next_task: (done < total).then(|| format!("{} Task", done + 1)),
         account_wait: None,
+        done: (1..=done)
+            .map(|i| (i.to_string(), format!("Task {i}")))
+            .collect(),
     }
 }
 
@@ -86,6 +94,8 @@ fn ended(outcome: Outcome, after: Observation) -> AttemptReport {
         signal: None,
         duration_ms: 1000,
         after,
+        usage: Usage::default(),
+        changed: None,
     }
 }
 
@@ -117,16 +127,31 @@ impl Harness {
             now,
             observed,
             wait: None,
+            spec_spent: Totals::default(),
         })
     }
 
+    /// The attempt ends; ticks it made are checked by no command (none is configured).
     fn end(&mut self, report: AttemptReport) -> Vec<Effect> {
+        let mut fx = self.end_raw(report);
+        if verify_of(&fx).is_some() {
+            fx.extend(self.verified(Vec::new()));
+        }
+        fx
+    }
+
+    fn end_raw(&mut self, report: AttemptReport) -> Vec<Effect> {
         self.now = later(self.now, secs(1));
         let now = self.now;
         self.step(Input::AttemptEnded {
             now,
             report: Box::new(report),
         })
+    }
+
+    fn verified(&mut self, checks: Vec<CheckRun>) -> Vec<Effect> {
+        let now = self.now;
+        self.step(Input::Verified { now, checks })
     }
 
     /// Lets the sleep the last step asked for pass, and answers the observation after it.
@@ -169,6 +194,13 @@ fn finish_of(fx: &[Effect]) -> Option<RunEnd> {
     })
 }
 
+fn verify_of(fx: &[Effect]) -> Option<Vec<String>> {
+    fx.iter().find_map(|e| match e {
+        Effect::Verify { tasks, .. } => Some(tasks.clone()),
+        _ => None,
+    })
+}
+
 fn sleep_of(fx: &[Effect]) -> Option<Timestamp> {
     fx.iter().find_map(|e| match e {
         Effect::SleepUntil(t) => Some(*t),
@@ -181,6 +213,7 @@ fn plan(iteration: u32, attempt: u32, resume: Option<&str>) -> AttemptPlan {
         iteration,
         attempt,
         resume: resume.map(str::to_string),
+        verify_failure: None,
     }
 }
 
@@ -211,6 +244,9 @@ fn no_tasks_and_blocked_only_specs_end_without_an_attempt() {
         head: None,
         next_task: None,
         account_wait: None,
+        done: [("1".to_string(), "Task 1".to_string())]
+            .into_iter()
+            .collect(),
     };
     let fx = h.start(blocked);
     assert!(matches!(
@@ -620,6 +656,7 @@ fn a_wait_left_by_an_earlier_run_is_honoured_or_ignored_on_request() {
         now: t0(),
         observed: obs(0, 2, "a"),
         wait: Some(wait.clone()),
+        spec_spent: Totals::default(),
     });
     assert_eq!(spawn_of(&fx), None);
     assert_eq!(sleep_of(&fx), Some(at(600)));
@@ -637,6 +674,7 @@ fn a_wait_left_by_an_earlier_run_is_honoured_or_ignored_on_request() {
         now: t0(),
         observed: obs(0, 2, "a"),
         wait: Some(wait.clone()),
+        spec_spent: Totals::default(),
     });
     assert!(
         fx.iter()
@@ -650,6 +688,7 @@ fn a_wait_left_by_an_earlier_run_is_honoured_or_ignored_on_request() {
         now: at(601),
         observed: obs(0, 2, "a"),
         wait: Some(wait),
+        spec_spent: Totals::default(),
     });
     assert!(
         fx.iter()
@@ -827,4 +866,468 @@ fn a_max_runtime_while_queued_for_a_slot_ends_the_run_as_max_runtime() {
         cause: StopCause::MaxRuntime,
     });
     assert_eq!(finish_of(&fx), Some(RunEnd::MaxRuntime { limit: secs(5) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Budgets
+
+fn costing(mut r: AttemptReport, usd: f64, tokens: u64) -> AttemptReport {
+    r.usage = Usage {
+        tokens: Some(crate::provider::TokenUsage {
+            input: Some(tokens),
+            cached_input: Some(0),
+            output: Some(0),
+        }),
+        cost_usd: Some(usd),
+        estimated: false,
+        model: None,
+    };
+    r
+}
+
+fn budgets(max_cost_usd: Option<f64>, max_tokens: Option<u64>, spec: Option<f64>) -> LoopSettings {
+    let mut s = settings();
+    s.budgets = Budgets {
+        max_cost_usd,
+        max_tokens,
+        spec_budget_usd: spec,
+    };
+    s
+}
+
+fn notified(fx: &[Effect]) -> Vec<crate::runner::notify::NotifyEvent> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Notify { event, .. } => Some(*event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// $0.40 an attempt against $1.00: after two ($0.80 spent, $0.20 left) the third is expected
+/// to cost $0.40 and is not started.
+#[test]
+fn max_cost_stops_the_run_before_the_attempt_that_would_exceed_it() {
+    let mut h = Harness::new(budgets(Some(1.0), None, None));
+    assert!(spawn_of(&h.start(obs(0, 5, "a"))).is_some());
+    let fx = h.end(costing(ended(Outcome::Success, obs(1, 5, "b")), 0.4, 100));
+    assert_eq!(spawn_of(&fx), Some(plan(2, 1, None)));
+    let fx = h.end(costing(ended(Outcome::Success, obs(2, 5, "c")), 0.4, 100));
+    assert_eq!(
+        spawn_of(&fx),
+        None,
+        "the third attempt would pass the budget"
+    );
+    let end = finish_of(&fx).unwrap();
+    match &end {
+        RunEnd::Budget {
+            budget,
+            limit,
+            spent,
+            expected,
+        } => {
+            assert_eq!(*budget, BudgetKind::MaxCostUsd);
+            assert_eq!(*limit, 1.0);
+            assert!((spent - 0.8).abs() < 1e-9);
+            assert!((expected.unwrap() - 0.4).abs() < 1e-9);
+        }
+        other => panic!("{other:?}"),
+    }
+    let reason = end.reason();
+    assert!(
+        reason.contains("max_cost_usd") && reason.contains("$0.80") && reason.contains("$0.40"),
+        "{reason}"
+    );
+    assert_eq!(
+        notified(&fx),
+        vec![crate::runner::notify::NotifyEvent::Budget]
+    );
+    assert_eq!(h.attempts_recorded().len(), 2);
+    assert!((h.m.run_spent().cost_usd - 0.8).abs() < 1e-9);
+}
+
+/// An attempt that costs more than the whole budget: the run ends right after it, without a
+/// retry or a next iteration; its verdict is written once.
+#[test]
+fn a_budget_used_up_by_an_attempt_ends_the_run_after_it() {
+    let mut h = Harness::new(budgets(Some(1.0), None, None));
+    h.start(obs(0, 5, "a"));
+    let fx = h.end(costing(ended(Outcome::Crash, obs(0, 5, "a")), 1.5, 100));
+    assert_eq!(sleep_of(&fx), None, "no retry after the budget is gone");
+    assert!(matches!(
+        finish_of(&fx),
+        Some(RunEnd::Budget {
+            budget: BudgetKind::MaxCostUsd,
+            expected: None,
+            ..
+        })
+    ));
+    assert_eq!(h.attempts_recorded().len(), 1);
+    // The work still decides first: a spec completed by that attempt is completed.
+    let mut h = Harness::new(budgets(Some(1.0), None, None));
+    h.start(obs(1, 2, "a"));
+    let fx = h.end(costing(ended(Outcome::Success, obs(2, 2, "b")), 1.5, 100));
+    assert_eq!(finish_of(&fx), Some(RunEnd::Completed));
+}
+
+/// `max_tokens` counts input plus output of this run, and also stops before an attempt.
+#[test]
+fn max_tokens_stops_the_run_before_an_attempt_expected_to_pass_it() {
+    let mut h = Harness::new(budgets(None, Some(2500), None));
+    h.start(obs(0, 5, "a"));
+    let fx = h.end(costing(ended(Outcome::Success, obs(1, 5, "b")), 0.0, 1000));
+    assert!(spawn_of(&fx).is_some());
+    let fx = h.end(costing(ended(Outcome::Success, obs(2, 5, "c")), 0.0, 1000));
+    let end = finish_of(&fx).unwrap();
+    assert!(
+        matches!(
+            end,
+            RunEnd::Budget {
+                budget: BudgetKind::MaxTokens,
+                ..
+            }
+        ),
+        "{end:?}"
+    );
+    assert!(end.reason().contains("max_tokens"), "{}", end.reason());
+}
+
+/// The spec's budget counts earlier runs (from the store) and this one; the expected cost is
+/// the mean of every attempt of the spec so far.
+#[test]
+fn the_spec_budget_counts_earlier_runs() {
+    let earlier = Totals {
+        attempts: 10,
+        priced: 10,
+        cost_usd: 9.5,
+        ..Totals::default()
+    };
+    // $0.50 left, an attempt costs $0.95 on average: nothing starts.
+    let mut h = Harness::new(budgets(None, None, Some(10.0)));
+    let fx = h.step(Input::Started {
+        now: t0(),
+        observed: obs(0, 3, "a"),
+        wait: None,
+        spec_spent: earlier,
+    });
+    assert_eq!(spawn_of(&fx), None);
+    match finish_of(&fx) {
+        Some(RunEnd::Budget {
+            budget: BudgetKind::SpecBudgetUsd,
+            spent,
+            expected: Some(e),
+            ..
+        }) => {
+            assert_eq!(spent, 9.5);
+            assert!((e - 0.95).abs() < 1e-9);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Already used up: it says so, and no attempt starts.
+    let mut h = Harness::new(budgets(None, None, Some(9.0)));
+    let fx = h.step(Input::Started {
+        now: t0(),
+        observed: obs(0, 3, "a"),
+        wait: None,
+        spec_spent: earlier,
+    });
+    assert!(matches!(
+        finish_of(&fx),
+        Some(RunEnd::Budget { expected: None, .. })
+    ));
+    // Room for it: the attempt runs, and this run's spend joins the spec's.
+    let mut h = Harness::new(budgets(None, None, Some(20.0)));
+    let fx = h.step(Input::Started {
+        now: t0(),
+        observed: obs(0, 3, "a"),
+        wait: None,
+        spec_spent: earlier,
+    });
+    assert!(spawn_of(&fx).is_some());
+    h.end(costing(ended(Outcome::Success, obs(1, 3, "b")), 0.5, 10));
+    assert!((h.m.spec_spent().cost_usd - 10.0).abs() < 1e-9);
+    assert_eq!(h.m.spec_spent().attempts, 11);
+}
+
+/// With nothing to go by (no attempt of the spec reported a cost), the first attempt starts.
+#[test]
+fn with_no_attempt_to_go_by_the_first_one_starts() {
+    let mut h = Harness::new(budgets(Some(0.01), Some(1), Some(0.01)));
+    assert!(spawn_of(&h.start(obs(0, 2, "a"))).is_some());
+}
+
+#[test]
+fn each_end_of_a_run_notifies_as_it_should() {
+    use crate::runner::notify::NotifyEvent;
+    let mut h = Harness::new(settings());
+    h.start(obs(1, 2, "a"));
+    let fx = h.end(ended(Outcome::Success, obs(2, 2, "b")));
+    assert_eq!(notified(&fx), vec![NotifyEvent::Completed]);
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 2, "a"));
+    let fx = h.end(ended(Outcome::Auth, obs(0, 2, "a")));
+    assert_eq!(notified(&fx), vec![NotifyEvent::Failed]);
+    let mut s = settings();
+    s.max_iterations = Some(1);
+    let mut h = Harness::new(s);
+    h.start(obs(0, 2, "a"));
+    let fx = h.end(ended(Outcome::Success, obs(1, 2, "b")));
+    assert!(notified(&fx).is_empty(), "a limit the user set is no news");
+}
+
+/// The iteration's spend goes with its end; the run's is the sum.
+#[test]
+fn spend_is_summed_per_iteration_and_per_run() {
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 3, "a"));
+    let fx = h.end(costing(ended(Outcome::Crash, obs(0, 3, "a")), 0.1, 10));
+    let fx = h.sleep_through(&fx, obs(0, 3, "a"));
+    assert!(spawn_of(&fx).is_some());
+    let fx = h.end(costing(ended(Outcome::Success, obs(1, 3, "b")), 0.2, 20));
+    let spend = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Emit(RunnerEvent::IterationFinished { spend, .. }) => Some(*spend),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(spend.attempts, 2);
+    assert!((spend.cost_usd - 0.3).abs() < 1e-9);
+    assert_eq!(spend.input_tokens, 30);
+    h.end(costing(ended(Outcome::Success, obs(2, 3, "c")), 0.5, 50));
+    assert!((h.m.run_spent().cost_usd - 0.8).abs() < 1e-9);
+    assert_eq!(h.m.run_spent().attempts, 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verified ticks
+
+fn check(command: &str, exit: i32, output: &str) -> crate::store::Check {
+    crate::store::Check {
+        command: command.split(' ').map(str::to_string).collect(),
+        source: "config".into(),
+        exit_code: Some(exit),
+        signal: None,
+        timed_out: false,
+        duration_ms: 1200,
+        output_tail: output.into(),
+        log_path: None,
+    }
+}
+
+fn run_of(tasks: &[&str], c: crate::store::Check) -> CheckRun {
+    CheckRun {
+        tasks: tasks.iter().map(|t| t.to_string()).collect(),
+        check: c,
+    }
+}
+
+fn ticks_recorded(fx: &[Effect]) -> Vec<crate::store::NewTick> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Record(Record::Ticks(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn untick_of(fx: &[Effect]) -> Option<(Vec<String>, String)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Untick { tasks, message } => Some((tasks.clone(), message.clone())),
+        _ => None,
+    })
+}
+
+/// A failing check puts the tick back, the attempt is no progress, and the next prompt says
+/// which check failed and how; a later passing check accepts the tick.
+#[test]
+fn a_failing_check_unticks_reprompts_with_the_failure_and_a_passing_one_accepts() {
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 2, "a"));
+    let fx = h.end_raw(ended(Outcome::Success, obs(1, 2, "b")));
+    assert_eq!(verify_of(&fx), Some(vec!["1".to_string()]));
+    assert_eq!(spawn_of(&fx), None, "nothing goes on before the check");
+    assert!(h.attempts_recorded().is_empty(), "not judged yet");
+
+    let fx = h.verified(vec![run_of(
+        &["1"],
+        check(
+            "cargo test",
+            101,
+            "test greeting ... FAILED\nassertion failed",
+        ),
+    )]);
+    let (tasks, message) = untick_of(&fx).expect("the tick is put back");
+    assert_eq!(tasks, vec!["1".to_string()]);
+    assert!(
+        message.contains("verify failed") && message.contains("`cargo test`"),
+        "{message}"
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Emit(RunnerEvent::Checked { passed: false, .. })))
+    );
+
+    // tasks.md after swr put it back and committed that.
+    let now = h.now;
+    let fx = h.step(Input::Unticked {
+        now,
+        observed: obs(0, 2, "swr-untick"),
+    });
+    let v = h.attempts_recorded();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].outcome, Outcome::NoProgress);
+    assert_eq!((v[0].ticked, v[0].committed), (0, false));
+    assert!(
+        v[0].note
+            .as_deref()
+            .unwrap()
+            .contains("verify `cargo test` failed")
+    );
+    let rejected = ticks_recorded(&fx);
+    assert_eq!(rejected.len(), 1);
+    assert!(!rejected[0].accepted);
+    assert_eq!(rejected[0].check.as_ref().unwrap().exit_code, Some(101));
+    assert_eq!(
+        rejected[0].head.as_deref(),
+        Some("b"),
+        "checked against the agent's HEAD"
+    );
+
+    let p = spawn_of(&fx).expect("the next attempt");
+    let failure = p.verify_failure.expect("the prompt hears of the failure");
+    assert!(
+        failure.contains("`cargo test`") && failure.contains("exit 101"),
+        "{failure}"
+    );
+    assert!(failure.contains("    assertion failed"), "{failure}");
+    assert!(failure.contains("1 (Task 1)"), "{failure}");
+
+    // The retry ticks again and the check passes: accepted, the run completes.
+    let fx = h.end_raw(ended(Outcome::Success, obs(1, 2, "c")));
+    assert_eq!(verify_of(&fx), Some(vec!["1".to_string()]));
+    let fx = h.verified(vec![run_of(&["1"], check("cargo test", 0, "ok"))]);
+    assert_eq!(untick_of(&fx), None);
+    let accepted = ticks_recorded(&fx);
+    assert!(accepted[0].accepted);
+    let p = spawn_of(&fx).expect("task 2");
+    assert_eq!(
+        p.verify_failure, None,
+        "a tick stands: the failure is old news"
+    );
+    let v = h.attempts_recorded();
+    assert_eq!((v[1].outcome, v[1].ticked), (Outcome::Success, 1));
+    let fx = h.end(ended(Outcome::Success, obs(2, 2, "d")));
+    assert_eq!(finish_of(&fx), Some(RunEnd::Completed));
+}
+
+/// Three attempts whose ticks all fail their check add to the no-commit streak, whatever they
+/// committed: the circuit breaker opens.
+#[test]
+fn rejected_ticks_feed_the_circuit_breaker() {
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 2, "h0"));
+    let mut fx = Vec::new();
+    for i in 1..=3 {
+        h.end_raw(ended(Outcome::Success, obs(1, 2, &format!("agent{i}"))));
+        h.verified(vec![run_of(&["1"], check("make check", 2, ""))]);
+        let now = h.now;
+        fx = h.step(Input::Unticked {
+            now,
+            observed: obs(0, 2, &format!("swr{i}")),
+        });
+    }
+    assert!(
+        matches!(finish_of(&fx), Some(RunEnd::CircuitOpen { ref reason }) if reason.contains("no_commit_limit")),
+        "{fx:?}"
+    );
+}
+
+/// Of two ticks, the one whose check fails goes back; the other (no check for it) stands,
+/// and the attempt is progress.
+#[test]
+fn only_the_ticks_whose_check_failed_go_back() {
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 3, "a"));
+    let fx = h.end_raw(ended(Outcome::Success, obs(2, 3, "b")));
+    assert_eq!(verify_of(&fx), Some(vec!["1".to_string(), "2".to_string()]));
+    let fx = h.verified(vec![run_of(&["1"], check("make one", 1, "no"))]);
+    assert_eq!(untick_of(&fx).unwrap().0, vec!["1".to_string()]);
+    let mut after = obs(0, 3, "swr");
+    after.counts = counts(1, 3);
+    after.done = [("2".to_string(), "Task 2".to_string())]
+        .into_iter()
+        .collect();
+    let now = h.now;
+    let fx = h.step(Input::Unticked {
+        now,
+        observed: after,
+    });
+    let v = h.attempts_recorded();
+    assert_eq!((v[0].outcome, v[0].ticked), (Outcome::Success, 1));
+    let ticks = ticks_recorded(&fx);
+    assert_eq!(
+        ticks
+            .iter()
+            .map(|t| (t.task_id.as_str(), t.accepted, t.check.is_some()))
+            .collect::<Vec<_>>(),
+        vec![("1", false, true), ("2", true, false)]
+    );
+    let failure = spawn_of(&fx).unwrap().verify_failure.unwrap();
+    assert!(
+        failure.contains("`make one`") && failure.contains("1 (Task 1)"),
+        "{failure}"
+    );
+    assert!(!failure.contains("2 (Task 2)"), "{failure}");
+}
+
+/// A tick whose attempt changed nothing but tasks.md is flagged empty, with or without a
+/// check; unknown outside git.
+#[test]
+fn a_tick_with_nothing_but_tasks_md_changed_is_flagged_empty() {
+    let cases: [(Option<Vec<&str>>, Option<bool>); 4] = [
+        (Some(vec![TASKS]), Some(true)),
+        (Some(vec![]), Some(true)),
+        (Some(vec![TASKS, "src/greet.rs"]), Some(false)),
+        (None, None),
+    ];
+    for (changed, want) in cases {
+        let mut h = Harness::new(settings());
+        h.start(obs(0, 2, "a"));
+        let mut r = ended(Outcome::Success, obs(1, 2, "b"));
+        r.changed = changed
+            .clone()
+            .map(|c| c.into_iter().map(str::to_string).collect());
+        let fx = h.end(r);
+        let ticks = ticks_recorded(&fx);
+        assert_eq!(ticks.len(), 1);
+        assert_eq!(ticks[0].empty, want, "{changed:?}");
+        assert!(ticks[0].accepted, "flagged, not rejected");
+        let warned = fx.iter().any(|e| {
+            matches!(
+                e,
+                Effect::Emit(RunnerEvent::Warning { message }) if message.contains("flagged empty")
+            )
+        });
+        assert_eq!(warned, want == Some(true));
+    }
+}
+
+/// A complete spec is judged after its last ticks are checked: a failing check means it is not
+/// complete.
+#[test]
+fn the_last_tick_is_checked_before_the_spec_counts_as_complete() {
+    let mut h = Harness::new(settings());
+    h.start(obs(1, 2, "a"));
+    let fx = h.end_raw(ended(Outcome::Success, obs(2, 2, "b")));
+    assert_eq!(finish_of(&fx), None);
+    h.verified(vec![run_of(&["2"], check("make", 1, ""))]);
+    let now = h.now;
+    let fx = h.step(Input::Unticked {
+        now,
+        observed: obs(1, 2, "swr"),
+    });
+    assert_eq!(finish_of(&fx), None);
+    assert!(spawn_of(&fx).is_some());
 }

@@ -9,7 +9,8 @@
 //!   and HEAD, write the store, sleep, notify) and feeds back what happened.
 //! - helpers with one job each: [`classify`] (an attempt's exit and output to an outcome),
 //!   [`progress`] (the circuit breaker's streaks), [`guard`] (tasks.md damage and repair),
-//!   [`attempt_log`], [`git`], [`notify`].
+//!   [`verify`] (which command checks a tick, and running it), [`attempt_log`], [`git`],
+//!   [`notify`].
 //!
 //! This module holds the entry point [`run`], its options, and the routines other commands
 //! share with it: [`render_prompt`] (also `--dry-run`) and [`reconcile_and_reap`].
@@ -24,6 +25,7 @@ pub mod machine;
 mod machine_tests;
 pub mod notify;
 pub mod progress;
+pub mod verify;
 pub mod worktree;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +49,7 @@ use crate::supervise;
 
 use self::driver::Driver;
 use self::guard::TasksGuard;
-use self::machine::{LoopSettings, Machine};
+use self::machine::{Budgets, LoopSettings, Machine};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct RunOptions {
     /// Run in the spec's own git worktree (`--worktree`, `--parallel`). A spec that already
     /// has one continues there either way.
     pub worktree: bool,
+    /// `--max-cost`: over `max_cost_usd`.
+    pub max_cost_usd: Option<f64>,
     /// Set for every attempt on top of the provider's own variables.
     pub extra_env: Vec<(String, String)>,
     /// The swr executable, for the `sim` provider.
@@ -223,27 +227,35 @@ pub async fn run(
         tasks: counts,
     });
 
+    let resume = config.resume_on_retry && def.supports_resume();
+    let kind = def.kind;
+    let mut driver = Driver::new(
+        config, opts, def, store, runner_id, guard, first, stop, emit, worktree,
+    )?;
     let settings = LoopSettings {
         policy: retry_policy(config),
         max_iterations: opts.max_iterations,
         max_runtime: opts.max_runtime,
         no_commit_limit: config.no_commit_limit,
         no_progress_limit: config.no_progress_limit,
-        resume: config.resume_on_retry && def.supports_resume(),
+        resume,
         ignore_wait: opts.ignore_wait,
         clock_started: opts.clock_started,
-        provider: def.kind,
+        provider: kind,
         provider_name: opts.provider.clone(),
         retry_budget: config.retry_budget_per_hour,
         tasks_path: tasks_path.display().to_string(),
+        tasks_in_repo: driver.tasks_in_repo(),
+        budgets: Budgets {
+            max_cost_usd: opts.max_cost_usd.or(config.max_cost_usd),
+            max_tokens: config.max_tokens,
+            spec_budget_usd: config.spec_budget_usd,
+        },
     };
     let mut machine = Machine::new(settings, rand::rngs::StdRng::from_os_rng());
-    let mut driver = Driver::new(
-        config, opts, def, store, runner_id, guard, first, stop, emit, worktree,
-    )?;
     match driver.drive(&mut machine).await {
         Ok(end) => {
-            driver.finish(&end, machine.iterations())?;
+            driver.finish(&end, machine.iterations(), machine.run_spent())?;
             drop(lock);
             log_own_cpu();
             Ok(end)
@@ -306,8 +318,9 @@ fn open_worktree(
 }
 
 /// The prompt of one attempt: `prompt_template` (or `resume_prompt_template` when the attempt
-/// continues the agent's session) with the spec's state as `list` has it. Also used by
-/// `swr run --dry-run`, so what it shows is what the agent gets.
+/// continues the agent's session) with the spec's state as `list` has it, and the check that
+/// rejected the last ticks, if one did. Also used by `swr run --dry-run`, so what it shows is
+/// what the agent gets.
 pub fn render_prompt(
     config: &Config,
     project: &Path,
@@ -315,6 +328,7 @@ pub fn render_prompt(
     tasks_path: &Path,
     list: &TaskList,
     resumed: bool,
+    verify_failure: Option<&str>,
 ) -> Result<String, RunError> {
     let c = list.counts();
     let next = list.next_task();
@@ -334,6 +348,7 @@ pub fn render_prompt(
         next_task_id: next.map(|t| t.id.clone()).unwrap_or_default(),
         next_task_title: next.map(|t| t.title.clone()).unwrap_or_default(),
         next_task_prompt: next.and_then(|t| t.prompt.clone()).unwrap_or_default(),
+        verify_failure: verify_failure.unwrap_or_default().to_string(),
     };
     let (key, template) = if resumed {
         ("resume_prompt_template", &config.resume_prompt_template)

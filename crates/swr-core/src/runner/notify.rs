@@ -1,5 +1,5 @@
 //! `notify_command`: tells the user about the events that need them (spec completed, failed,
-//! circuit open, waiting for a rate limit). It never blocks the runner's loop and its failure
+//! circuit open, stopped by a budget, waiting for a rate limit). It never blocks the runner's loop and its failure
 //! is only logged; but it never outlives the run either: each notifier runs in its own process
 //! group, is killed with that group after `notify_timeout_seconds`, and the run waits for the
 //! last ones before it exits.
@@ -20,6 +20,8 @@ pub enum NotifyEvent {
     Failed,
     CircuitOpen,
     Waiting,
+    /// A budget stopped the run.
+    Budget,
 }
 
 impl NotifyEvent {
@@ -29,6 +31,7 @@ impl NotifyEvent {
             NotifyEvent::Failed => "failed",
             NotifyEvent::CircuitOpen => "circuit_open",
             NotifyEvent::Waiting => "waiting",
+            NotifyEvent::Budget => "budget",
         }
     }
 }

@@ -11,6 +11,7 @@ mod lock;
 mod retry_log;
 mod schema;
 mod shared;
+mod spend;
 mod sql;
 mod stats;
 mod types;
@@ -27,11 +28,13 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params_f
 pub use lock::{Holder, LockError, SpecGuard, SpecLock, ensure_private_dir, lock_file_path};
 pub use retry_log::{RetryLog, RetryLogAttempt, write_retry_log};
 pub use shared::{AccountWait, BudgetSpent};
+pub use spend::{MetricsSnapshot, SpendGroup, SpendKey, SpendReport, SpendRow};
 pub use stats::RetryStats;
 pub(crate) use types::ser_ts;
 pub use types::{
-    AgentProcess, AttemptEnd, AttemptFilter, AttemptRecord, NewAttempt, NewRunner, RunnerFilter,
-    RunnerId, RunnerIdError, RunnerRecord, RunnerStatus, RunnerUpdate, format_ts,
+    AgentProcess, AttemptEnd, AttemptFilter, AttemptRecord, Check, NewAttempt, NewRunner, NewTick,
+    RunnerFilter, RunnerId, RunnerIdError, RunnerRecord, RunnerStatus, RunnerUpdate, TickFilter,
+    TickRecord, format_ts,
 };
 
 use crate::procinfo;
@@ -284,6 +287,34 @@ impl Store {
         self.transaction(|tx| tx.clear_wait(project, spec))
     }
 
+    /// The spend of every run of a spec together, as `spec_budget_usd` counts it: kept when old
+    /// runners are pruned.
+    pub fn spec_spend(
+        &self,
+        project: &Path,
+        spec: &str,
+    ) -> Result<crate::cost::Totals, StoreError> {
+        self.read(|tx| spend::spec_spend(tx.conn, project, spec).map_err(|e| tx.err(e)))
+    }
+
+    /// Tokens and cost of attempts started since `since`, grouped; see [`SpendGroup`].
+    pub fn spend(
+        &self,
+        since: Option<Timestamp>,
+        group: SpendGroup,
+    ) -> Result<SpendReport, StoreError> {
+        self.read(|tx| spend::spend(tx.conn, since, group).map_err(|e| tx.err(e)))
+    }
+
+    /// Everything `swr metrics` exports, from one snapshot.
+    pub fn metrics(&self) -> Result<MetricsSnapshot, StoreError> {
+        self.read(|tx| spend::metrics(tx.conn).map_err(|e| tx.err(e)))
+    }
+
+    pub fn ticks(&self, filter: &TickFilter) -> Result<Vec<TickRecord>, StoreError> {
+        self.read(|tx| tx.ticks(filter))
+    }
+
     /// See [`RetryStats`] for the exact semantics.
     pub fn retry_stats(&self, since: Option<Timestamp>) -> Result<RetryStats, StoreError> {
         self.read(|tx| stats::retry_stats(tx.conn, since).map_err(|e| tx.err(e)))
@@ -518,11 +549,12 @@ const RUNNER_COLS: &str = "runner_id, project, spec, provider, model, status, re
     pid_start_time, boot_id, iteration, retry_count, max_retries, next_attempt_at, tasks_total,
     tasks_done, tasks_in_progress, tasks_pending, tasks_blocked, started_at, updated_at, ended_at,
     agent_pid, agent_pgid, agent_start_time, agent_marker, last_outcome, last_commit, cost_usd,
-    log_path, worktree";
+    log_path, worktree, cost_estimated_usd, input_tokens, cached_tokens, output_tokens";
 
 const ATTEMPT_COLS: &str = "id, runner_id, project, spec, iteration, attempt, started_at,
     ended_at, exit_code, signal, outcome, error, delay_before_next_ms, log_path, session_id,
-    cost_usd, ticked, committed, resumed_session, note, warning";
+    cost_usd, ticked, committed, resumed_session, note, warning, cost_estimated, input_tokens,
+    cached_tokens, output_tokens, model";
 
 impl StoreTx<'_> {
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -648,6 +680,24 @@ impl StoreTx<'_> {
         if let Some(v) = u.cost_usd {
             set("cost_usd", opt(v, Value::Real));
         }
+        if let Some(t) = &u.spend {
+            let priced = t.priced > 0;
+            let metered = t.metered > 0;
+            set("cost_usd", opt(priced.then_some(t.cost_usd), Value::Real));
+            set(
+                "cost_estimated_usd",
+                opt(priced.then_some(t.estimated_usd), Value::Real),
+            );
+            set("input_tokens", opt(metered.then_some(t.input_tokens), int));
+            set(
+                "cached_tokens",
+                opt(metered.then_some(t.cached_tokens), int),
+            );
+            set(
+                "output_tokens",
+                opt(metered.then_some(t.output_tokens), int),
+            );
+        }
         if let Some(v) = &u.log_path {
             set("log_path", opt(v.as_deref(), path_value));
         }
@@ -763,14 +813,30 @@ impl StoreTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Writes the attempt's end; the first time, its tokens and cost also go to its spec's
+    /// running total (see [`Store::spec_spend`]).
     pub fn finish_attempt(&self, id: i64, end: &AttemptEnd) -> Result<(), StoreError> {
+        let first: Option<(bool, SqlPath, String)> = self
+            .conn
+            .query_row(
+                "SELECT ended_at IS NULL, project, spec FROM attempts WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let tokens = end.tokens;
+        let tok = |f: fn(&crate::provider::TokenUsage) -> Option<u64>| {
+            opt(tokens.as_ref().and_then(f), int)
+        };
         let n = self
             .conn
             .execute(
                 "UPDATE attempts SET ended_at = ?2, exit_code = ?3, signal = ?4, outcome = ?5,
                  error = ?6, session_id = COALESCE(?7, session_id), cost_usd = ?8, ticked = ?9,
                  committed = ?10, delay_before_next_ms = COALESCE(?11, delay_before_next_ms),
-                 note = ?12, warning = ?13 WHERE id = ?1",
+                 note = ?12, warning = ?13, cost_estimated = ?14, input_tokens = ?15,
+                 cached_tokens = ?16, output_tokens = ?17, model = ?18 WHERE id = ?1",
                 params_from_iter([
                     Value::Integer(id),
                     ts_value(trunc_ms(end.ended_at)),
@@ -785,10 +851,91 @@ impl StoreTx<'_> {
                     opt(end.delay_before_next_ms, int),
                     opt(end.note.as_deref(), text),
                     opt(end.warning.as_deref(), text),
+                    opt(end.cost_usd.map(|_| end.cost_estimated), |b| {
+                        Value::Integer(i64::from(b))
+                    }),
+                    tok(|t| t.input),
+                    tok(|t| t.cached_input),
+                    tok(|t| t.output),
+                    opt(end.model.as_deref(), text),
                 ]),
             )
             .map_err(|e| self.err(e))?;
-        self.expect_attempt(n, id)
+        self.expect_attempt(n, id)?;
+        if let Some((true, project, spec)) = first {
+            let mut t = crate::cost::Totals::default();
+            t.add(&crate::cost::Usage {
+                tokens,
+                cost_usd: end.cost_usd,
+                estimated: end.cost_estimated,
+                model: None,
+            });
+            spend::add_spec_spend(self.conn, &project.0, &spec, &t, end.ended_at)
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Records the tasks attempt `id` ticked, with their evidence.
+    pub fn add_ticks(&self, id: i64, ticks: &[NewTick]) -> Result<(), StoreError> {
+        let at = now_ms();
+        for t in ticks {
+            let c = t.check.as_ref();
+            let n = self
+                .conn
+                .execute(
+                    "INSERT INTO ticks (attempt_id, project, spec, task_id, title, at, head, empty,
+                     accepted, verify_command, verify_source, verify_exit_code, verify_signal,
+                     verify_timed_out, verify_duration_ms, verify_output, verify_log)
+                     SELECT id, project, spec, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                     ?14, ?15 FROM attempts WHERE id = ?1",
+                    params_from_iter([
+                        Value::Integer(id),
+                        text(&t.task_id),
+                        opt(t.title.as_deref(), text),
+                        ts_value(at),
+                        opt(t.head.as_deref(), text),
+                        opt(t.empty, |b| Value::Integer(i64::from(b))),
+                        Value::Integer(i64::from(t.accepted)),
+                        opt(c, |c| {
+                            text(&serde_json::to_string(&c.command).unwrap_or_default())
+                        }),
+                        opt(c, |c| text(&c.source)),
+                        opt(c.and_then(|c| c.exit_code), int),
+                        opt(c.and_then(|c| c.signal.as_deref()), text),
+                        opt(c, |c| Value::Integer(i64::from(c.timed_out))),
+                        opt(c, |c| int(c.duration_ms)),
+                        opt(c, |c| text(&c.output_tail)),
+                        opt(c.and_then(|c| c.log_path.as_deref()), path_value),
+                    ]),
+                )
+                .map_err(|e| self.err(e))?;
+            self.expect_attempt(n, id)?;
+        }
+        Ok(())
+    }
+
+    /// Oldest first.
+    pub fn ticks(&self, f: &TickFilter) -> Result<Vec<TickRecord>, StoreError> {
+        let mut sql = String::from(
+            "SELECT t.*, a.runner_id, a.iteration, a.attempt FROM ticks t
+             JOIN attempts a ON a.id = t.attempt_id WHERE 1 = 1",
+        );
+        let mut values = Vec::new();
+        if let Some(p) = &f.project {
+            values.push(path_value(p));
+            sql.push_str(&format!(" AND t.project = ?{}", values.len()));
+        }
+        if let Some(s) = &f.spec {
+            values.push(text(s));
+            sql.push_str(&format!(" AND t.spec = ?{}", values.len()));
+        }
+        if let Some(r) = &f.runner {
+            values.push(text(r.as_str()));
+            sql.push_str(&format!(" AND a.runner_id = ?{}", values.len()));
+        }
+        sql.push_str(" ORDER BY t.at, t.id");
+        self.query(&sql, values, tick_from_row)
     }
 
     /// Record the delay scheduled after attempt `id` (a retry backoff or a rate-limit wait).
@@ -940,6 +1087,10 @@ fn runner_from_row(r: &Row<'_>) -> rusqlite::Result<RunnerRecord> {
         last_outcome: r.get("last_outcome")?,
         last_commit: r.get("last_commit")?,
         cost_usd: r.get("cost_usd")?,
+        cost_estimated_usd: r.get("cost_estimated_usd")?,
+        input_tokens: r.get("input_tokens")?,
+        cached_tokens: r.get("cached_tokens")?,
+        output_tokens: r.get("output_tokens")?,
         log_path: r.get::<_, Option<SqlPath>>("log_path")?.map(|p| p.0),
         worktree: r.get::<_, Option<SqlPath>>("worktree")?.map(|p| p.0),
     })
@@ -963,10 +1114,56 @@ fn attempt_from_row(r: &Row<'_>) -> rusqlite::Result<AttemptRecord> {
         log_path: r.get::<_, SqlPath>("log_path")?.0,
         session_id: r.get("session_id")?,
         cost_usd: r.get("cost_usd")?,
+        cost_estimated: r.get("cost_estimated")?,
+        input_tokens: r.get("input_tokens")?,
+        cached_tokens: r.get("cached_tokens")?,
+        output_tokens: r.get("output_tokens")?,
+        model: r.get("model")?,
         ticked: r.get("ticked")?,
         committed: r.get("committed")?,
         resumed_session: r.get("resumed_session")?,
         note: r.get("note")?,
         warning: r.get("warning")?,
+    })
+}
+
+fn tick_from_row(r: &Row<'_>) -> rusqlite::Result<TickRecord> {
+    let command: Option<String> = r.get("verify_command")?;
+    let check = match command {
+        Some(c) => Some(Check {
+            command: serde_json::from_str(&c).unwrap_or_else(|_| vec![c.clone()]),
+            source: r
+                .get::<_, Option<String>>("verify_source")?
+                .unwrap_or_default(),
+            exit_code: r.get("verify_exit_code")?,
+            signal: r.get("verify_signal")?,
+            timed_out: r
+                .get::<_, Option<bool>>("verify_timed_out")?
+                .unwrap_or(false),
+            duration_ms: r.get::<_, Option<u64>>("verify_duration_ms")?.unwrap_or(0),
+            output_tail: r
+                .get::<_, Option<String>>("verify_output")?
+                .unwrap_or_default(),
+            log_path: r.get::<_, Option<SqlPath>>("verify_log")?.map(|p| p.0),
+        }),
+        None => None,
+    };
+    Ok(TickRecord {
+        id: r.get("id")?,
+        attempt_id: r.get("attempt_id")?,
+        runner_id: r.get("runner_id")?,
+        project: r.get::<_, SqlPath>("project")?.0,
+        spec: r.get("spec")?,
+        iteration: r.get("iteration")?,
+        attempt: r.get("attempt")?,
+        at: r.get::<_, Ms>("at")?.0,
+        tick: NewTick {
+            task_id: r.get("task_id")?,
+            title: r.get("title")?,
+            head: r.get("head")?,
+            empty: r.get("empty")?,
+            accepted: r.get("accepted")?,
+            check,
+        },
     })
 }

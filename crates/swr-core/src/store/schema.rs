@@ -5,7 +5,7 @@
 //! are plain integer comparisons. Paths are TEXT when valid UTF-8, BLOB otherwise (see
 //! `sql::path_value`).
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE runners (
@@ -107,4 +107,62 @@ CREATE INDEX retry_grants_by_time ON retry_grants (at);
 /// The git worktree a runner works in (`swr run --worktree`, `--parallel`).
 const V4: &str = r#"
 ALTER TABLE runners ADD COLUMN worktree TEXT;
+"#;
+
+/// Tokens and cost per attempt and per runner; the spend of each spec across its runs, kept
+/// when old runners are pruned (`spec_budget_usd` counts it); and the evidence of every tick:
+/// which attempt ticked which task, against which HEAD, whether its commit changed anything
+/// but tasks.md, and the verify check that accepted or rejected it.
+const V5: &str = r#"
+ALTER TABLE attempts ADD COLUMN input_tokens INTEGER;
+ALTER TABLE attempts ADD COLUMN cached_tokens INTEGER;
+ALTER TABLE attempts ADD COLUMN output_tokens INTEGER;
+ALTER TABLE attempts ADD COLUMN cost_estimated INTEGER;
+ALTER TABLE attempts ADD COLUMN model TEXT;
+
+ALTER TABLE runners ADD COLUMN input_tokens INTEGER;
+ALTER TABLE runners ADD COLUMN cached_tokens INTEGER;
+ALTER TABLE runners ADD COLUMN output_tokens INTEGER;
+ALTER TABLE runners ADD COLUMN cost_estimated_usd REAL;
+
+CREATE TABLE spec_spend (
+    project       TEXT NOT NULL,
+    spec          TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    priced        INTEGER NOT NULL DEFAULT 0,
+    metered       INTEGER NOT NULL DEFAULT 0,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd      REAL NOT NULL DEFAULT 0,
+    estimated_usd REAL NOT NULL DEFAULT 0,
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (project, spec)
+);
+INSERT INTO spec_spend (project, spec, attempts, priced, cost_usd, updated_at)
+    SELECT project, spec, COUNT(*), COUNT(cost_usd), COALESCE(SUM(cost_usd), 0), MAX(started_at)
+    FROM attempts WHERE ended_at IS NOT NULL GROUP BY project, spec;
+
+CREATE TABLE ticks (
+    id                 INTEGER PRIMARY KEY,
+    attempt_id         INTEGER NOT NULL REFERENCES attempts (id) ON DELETE CASCADE,
+    project            TEXT NOT NULL,
+    spec               TEXT NOT NULL,
+    task_id            TEXT NOT NULL,
+    title              TEXT,
+    at                 INTEGER NOT NULL,
+    head               TEXT,
+    empty              INTEGER,
+    accepted           INTEGER NOT NULL,
+    verify_command     TEXT,
+    verify_source      TEXT,
+    verify_exit_code   INTEGER,
+    verify_signal      TEXT,
+    verify_timed_out   INTEGER,
+    verify_duration_ms INTEGER,
+    verify_output      TEXT,
+    verify_log         TEXT
+);
+CREATE INDEX ticks_by_spec ON ticks (project, spec, task_id, at);
+CREATE INDEX ticks_by_attempt ON ticks (attempt_id);
 "#;

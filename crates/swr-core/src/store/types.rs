@@ -96,10 +96,12 @@ pub enum RunnerStatus {
     Completed,
     /// Gave up: retries exhausted, a permanent error, or no progress.
     Failed,
+    /// Stopped by a budget (`max_cost_usd`, `max_tokens`, `spec_budget_usd`) with work left.
+    Budget,
 }
 
 impl RunnerStatus {
-    pub const ALL: [RunnerStatus; 7] = [
+    pub const ALL: [RunnerStatus; 8] = [
         RunnerStatus::Queued,
         RunnerStatus::Running,
         RunnerStatus::Waiting,
@@ -107,6 +109,7 @@ impl RunnerStatus {
         RunnerStatus::Crashed,
         RunnerStatus::Completed,
         RunnerStatus::Failed,
+        RunnerStatus::Budget,
     ];
 
     pub fn is_active(self) -> bool {
@@ -125,6 +128,7 @@ impl RunnerStatus {
             RunnerStatus::Crashed => "crashed",
             RunnerStatus::Completed => "completed",
             RunnerStatus::Failed => "failed",
+            RunnerStatus::Budget => "budget",
         }
     }
 
@@ -180,7 +184,14 @@ pub struct RunnerRecord {
     pub agent: Option<AgentProcess>,
     pub last_outcome: Option<Outcome>,
     pub last_commit: Option<String>,
+    /// What its attempts cost, reported and estimated together (`None`: none reported one).
     pub cost_usd: Option<f64>,
+    /// The part of `cost_usd` estimated from the `prices` table.
+    pub cost_estimated_usd: Option<f64>,
+    /// Its attempts' tokens (`None`: none reported any).
+    pub input_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
     /// The log file of the current (or last) attempt.
     pub log_path: Option<PathBuf>,
     /// The git worktree the agent works in, when not the project itself.
@@ -225,6 +236,8 @@ pub struct RunnerUpdate {
     pub last_outcome: Option<Option<Outcome>>,
     pub last_commit: Option<Option<String>>,
     pub cost_usd: Option<Option<f64>>,
+    /// The runner's spend so far: sets `cost_usd`, `cost_estimated_usd` and the tokens.
+    pub spend: Option<crate::cost::Totals>,
     pub log_path: Option<Option<PathBuf>>,
 }
 
@@ -260,7 +273,15 @@ pub struct AttemptRecord {
     pub delay_before_next_ms: Option<u64>,
     pub log_path: PathBuf,
     pub session_id: Option<String>,
+    /// USD as the agent reported it, or estimated from `prices` when `cost_estimated`.
     pub cost_usd: Option<f64>,
+    pub cost_estimated: Option<bool>,
+    /// Tokens as the agent reported them: input counts cached ones too.
+    pub input_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// The model(s) it ran on, when the agent said.
+    pub model: Option<String>,
     /// Tasks this attempt ticked, however it ended (`None` for attempts recorded before swr
     /// judged progress per attempt, or that never ended).
     pub ticked: Option<u32>,
@@ -296,6 +317,10 @@ pub struct AttemptEnd {
     pub error: Option<String>,
     pub session_id: Option<String>,
     pub cost_usd: Option<f64>,
+    /// `cost_usd` is an estimate from `prices`.
+    pub cost_estimated: bool,
+    pub tokens: Option<crate::provider::TokenUsage>,
+    pub model: Option<String>,
     pub ticked: Option<u32>,
     pub committed: Option<bool>,
     /// The delay scheduled after it (a retry backoff or a rate-limit wait).
@@ -315,6 +340,9 @@ impl AttemptEnd {
             error: None,
             session_id: None,
             cost_usd: None,
+            cost_estimated: false,
+            tokens: None,
+            model: None,
             ticked: None,
             committed: None,
             delay_before_next_ms: None,
@@ -322,6 +350,81 @@ impl AttemptEnd {
             warning: None,
         }
     }
+}
+
+/// The verify check a tick went through: `verify_command`, or the spec's or the task's own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub command: Vec<String>,
+    /// Where the command came from: `task` (its `_Verify:` line), `spec` (the spec's
+    /// `swr.json`) or `config` (`verify_command`).
+    pub source: String,
+    pub exit_code: Option<i32>,
+    /// The signal that ended it (after a timeout or a stop: swr's own).
+    pub signal: Option<String>,
+    /// Killed at `verify_timeout_seconds`.
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// The last lines of its output, both streams.
+    pub output_tail: String,
+    /// Its whole output.
+    pub log_path: Option<PathBuf>,
+}
+
+impl Check {
+    /// Exit 0 within its time.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// "exit 1", "timed out after 600s", "killed by SIGTERM".
+    pub fn describe_end(&self) -> String {
+        match (self.timed_out, self.exit_code, &self.signal) {
+            (true, _, _) => format!("timed out after {:.0}s", self.duration_ms as f64 / 1000.0),
+            (false, Some(c), _) => format!("exit {c}"),
+            (false, None, Some(s)) => format!("killed by {s}"),
+            (false, None, None) => "did not run".to_string(),
+        }
+    }
+}
+
+/// One task an attempt ticked, with the evidence of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewTick {
+    pub task_id: String,
+    pub title: Option<String>,
+    /// HEAD after the attempt: what the check ran against.
+    pub head: Option<String>,
+    /// The attempt changed nothing but tasks.md (`None`: unknown, not a git project).
+    pub empty: Option<bool>,
+    /// The tick stands: its check passed, or it had none. A rejected tick was put back to
+    /// in progress.
+    pub accepted: bool,
+    pub check: Option<Check>,
+}
+
+/// A tick as stored, with the attempt it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickRecord {
+    pub id: i64,
+    pub attempt_id: i64,
+    pub runner_id: RunnerId,
+    pub project: PathBuf,
+    pub spec: String,
+    pub iteration: u32,
+    pub attempt: u32,
+    #[serde(serialize_with = "ser_ts")]
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub tick: NewTick,
+}
+
+/// Which ticks to list, oldest first. Empty filter = all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickFilter {
+    pub project: Option<PathBuf>,
+    pub spec: Option<String>,
+    pub runner: Option<RunnerId>,
 }
 
 /// Which attempts to list, oldest first. Empty filter = all.

@@ -75,6 +75,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<u8> {
         clock_started: None,
         ignore_wait: false,
         worktree: false,
+        max_cost_usd: None,
         extra_env: vec![
             ("SWR_SIM_PLAN".into(), PLAN.into()),
             (

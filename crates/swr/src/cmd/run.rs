@@ -47,6 +47,7 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         clock_started: Some(jiff::Timestamp::now()),
         ignore_wait: args.ignore_wait,
         worktree: args.worktree || args.parallel.is_some(),
+        max_cost_usd: args.max_cost,
         extra_env: Vec::new(),
         swr_exe,
     };
@@ -632,8 +633,15 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
     let tasks_path = config.tasks_path(&opts.project, &opts.spec);
     let list = spec::read_tasks(&tasks_path)?;
     let c = list.counts();
-    let prompt =
-        runner::render_prompt(config, &opts.project, &opts.spec, &tasks_path, &list, false)?;
+    let prompt = runner::render_prompt(
+        config,
+        &opts.project,
+        &opts.spec,
+        &tasks_path,
+        &list,
+        false,
+        None,
+    )?;
     let req = swr_core::provider::AttemptRequest {
         prompt: &prompt,
         model: opts.model.as_deref(),

@@ -202,6 +202,7 @@ fn status_label(p: &Paint, s: RunnerStatus) -> String {
         RunnerStatus::Completed => p.cyan(&t),
         RunnerStatus::Stopped => p.dim(&t),
         RunnerStatus::Crashed | RunnerStatus::Failed => p.red(&t),
+        RunnerStatus::Budget => p.yellow(&t),
     }
 }
 

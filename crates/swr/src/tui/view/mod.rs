@@ -100,6 +100,7 @@ pub(crate) fn status_color(s: RunnerStatus) -> Color {
         RunnerStatus::Completed => Color::Cyan,
         RunnerStatus::Stopped => Color::DarkGray,
         RunnerStatus::Crashed | RunnerStatus::Failed => Color::Red,
+        RunnerStatus::Budget => Color::Magenta,
     }
 }
 
@@ -112,6 +113,7 @@ pub(crate) fn badge(s: RunnerStatus) -> &'static str {
         RunnerStatus::Stopped => "STOP",
         RunnerStatus::Crashed => "CRASH",
         RunnerStatus::Failed => "FAIL",
+        RunnerStatus::Budget => "BUDGET",
     }
 }
 
