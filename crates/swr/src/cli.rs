@@ -93,13 +93,46 @@ Examples:
 
     /// Show the recorded attempts (one agent process each).
     #[command(after_help = "\
+Each attempt: outcome, exit, duration, progress, and its tokens and cost as the agent
+reported them (\"est.\": estimated from the prices table). --evidence adds every task it
+ticked: the verify check (command, exit, duration, output tail), HEAD, and whether the
+attempt changed nothing but tasks.md (empty).
+
 JSON: an array of attempts with runner_id, iteration, attempt, started_at, ended_at,
-exit_code, signal, outcome, error, delay_before_next_ms, log_path, session_id.
+exit_code, signal, outcome, error, delay_before_next_ms, log_path, session_id, cost_usd,
+cost_estimated, input_tokens, cached_tokens, output_tokens, model (and ticks with --evidence).
 
 Examples:
   swr history --spec auth
+  swr history --spec auth --evidence
   swr history --runner r-20261128T132855-4f2a --json")]
     History(HistoryArgs),
+
+    /// Every task of a spec with the evidence of its ticks: verify checks, HEAD, empty ticks.
+    #[command(after_help = "\
+A tick is accepted when its verify check passed (or it had none), rejected when the check
+failed and swr put the task back to in progress. \"empty\": the attempt that ticked it
+changed nothing but tasks.md. A task done without any recorded tick was ticked before swr
+ran it, or by hand.
+
+JSON: an array of tasks with task_id, title, status and evidence (the ticks, oldest first).
+
+Examples:
+  swr evidence auth
+  swr evidence auth --project ~/repos/app --json")]
+    Evidence(EvidenceArgs),
+
+    /// OpenMetrics text from the store, for a Prometheus scrape or node_exporter's textfile collector.
+    #[command(after_help = "\
+Metrics (prefix swr_): runners by status; attempts_total by provider and outcome;
+retries_total; rate_limit_waits_total and rate_limit_wait_seconds_total; attempt and verify
+durations as histograms; tokens_total by provider and kind; cost_usd_total by provider and
+source (reported or estimated); ticks_total (accepted, rejected); empty_ticks_total.
+
+Examples:
+  swr metrics
+  swr metrics --watch /var/lib/node_exporter/textfile/swr.prom")]
+    Metrics(MetricsArgs),
 
     /// Stop a runner gracefully (its agent gets SIGTERM, then SIGKILL after the grace period).
     #[command(after_help = "\
@@ -118,15 +151,22 @@ Examples:
   swr logs auth -f")]
     Logs(LogsArgs),
 
-    /// Retry statistics: retry success rate, final failure rate, average backoff.
+    /// Retry statistics, and tokens and cost per task, spec, day, runner or iteration.
     #[command(after_help = "\
 Retry success rate: iterations that needed a retry and then succeeded, over iterations that
 needed a retry. Final failure rate: iterations that ran out of retries, over all iterations.
-Average backoff: mean delay of the retries scheduled.
+Average backoff: mean delay of the retries scheduled. Spend: tokens and US dollars of the
+attempts, as the agents reported them (or estimated from the prices table, and said so).
+
+--by task: each attempt's cost split evenly between the tasks it ticked that stand; attempts
+that ticked nothing are counted apart. --by day: by the attempt's start, UTC.
+
+JSON: the retry figures and \"spend\"; with --by, {by, rows, total, unattributed}.
 
 Examples:
   swr stats --since 24h
-  swr stats --json")]
+  swr stats --by task --since 7d
+  swr stats --by day --json")]
     Stats(StatsArgs),
 
     /// Watch and steer every runner across all projects in a terminal UI.
@@ -360,6 +400,40 @@ pub struct HistoryArgs {
     /// Only the last N attempts.
     #[arg(long, short = 'n')]
     pub limit: Option<usize>,
+    /// With every task each attempt ticked and the evidence of it.
+    #[arg(long)]
+    pub evidence: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+    /// The project, when several have a spec of that name (default: the one the store knows).
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
+    pub project: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Keep FILE up to date instead of printing: rewritten atomically whenever the store
+    /// changes, until killed.
+    #[arg(long, value_name = "FILE")]
+    pub watch: Option<std::path::PathBuf>,
+}
+
+/// How `swr stats --by` groups tokens and cost.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatsBy {
+    Task,
+    Spec,
+    Day,
+    Runner,
+    Iteration,
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +470,9 @@ pub struct StatsArgs {
     /// Only attempts started within this period, e.g. 24h, 7d.
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
+    /// Tokens and cost per task, spec, day, runner or iteration.
+    #[arg(long, value_name = "GROUP")]
+    pub by: Option<StatsBy>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -124,5 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Logs(args) => cmd::runners::logs(&load_config(cli.config.as_deref())?, &args),
         Command::Tui(_) => tui::run(&load_config(cli.config.as_deref())?, cli.config.as_deref()),
         Command::Stats(args) => cmd::runners::stats(&load_config(cli.config.as_deref())?, &args),
+        Command::Evidence(args) => cmd::evidence::run(&load_config(cli.config.as_deref())?, &args),
+        Command::Metrics(args) => cmd::metrics::run(&load_config(cli.config.as_deref())?, &args),
     }
 }

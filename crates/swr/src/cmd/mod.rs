@@ -5,6 +5,8 @@ pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod evidence;
+pub mod metrics;
 pub mod run;
 pub mod runners;
 pub mod sim;

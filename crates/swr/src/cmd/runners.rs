@@ -1,5 +1,6 @@
 //! Observing and steering runners from the command line: `status`, `history`, `stop`, `logs`,
-//! `stats`. Everything goes through the state store and the log files, like the TUI.
+//! `stats` (retries, and tokens and cost). Everything goes through the state store and the log
+//! files, like the TUI.
 
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -7,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use swr_core::config::Config;
+use swr_core::cost::{Totals, tokens, usd};
 use swr_core::store::{
-    AttemptFilter, RunnerFilter, RunnerId, RunnerRecord, RunnerStatus, Store, format_ts,
+    AttemptFilter, AttemptRecord, NewTick, RunnerFilter, RunnerId, RunnerRecord, RunnerStatus,
+    SpendGroup, SpendReport, Store, TickFilter, format_ts,
 };
 
-use crate::cli::{HistoryArgs, LogsArgs, StatsArgs, StatusArgs, StopArgs};
+use crate::cli::{HistoryArgs, LogsArgs, StatsArgs, StatsBy, StatusArgs, StopArgs};
 use crate::exit::{self, ExitError};
 use crate::style::{Paint, progress_bar};
 use crate::text::{NAME_MAX, clipped, one_line as safe};
@@ -247,9 +250,59 @@ fn print_runner(p: &Paint, r: &RunnerRecord) {
         };
         println!("          {what} {wait} ({})", format_ts(next));
     }
+    if let Some(spend) = runner_spend(r) {
+        println!("          {spend}");
+    }
     if let Some(reason) = &r.reason {
         println!("          {}", safe(reason.lines().next().unwrap_or("")));
     }
+}
+
+/// "cost $0.42 · 31.2k tokens in (28.0k cached), 900 out", when the agent reported any.
+pub fn runner_spend(r: &RunnerRecord) -> Option<String> {
+    let t = Totals {
+        priced: u64::from(r.cost_usd.is_some()),
+        metered: u64::from(r.input_tokens.is_some() || r.output_tokens.is_some()),
+        input_tokens: r.input_tokens.unwrap_or(0),
+        cached_tokens: r.cached_tokens.unwrap_or(0),
+        output_tokens: r.output_tokens.unwrap_or(0),
+        cost_usd: r.cost_usd.unwrap_or(0.0),
+        estimated_usd: r.cost_estimated_usd.unwrap_or(0.0),
+        ..Totals::default()
+    };
+    t.describe().map(|d| format!("cost {d}"))
+}
+
+/// "$0.18 · 31.2k in, 900 out" for one attempt; "est." marks an estimate.
+fn attempt_spend(a: &AttemptRecord) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = a.cost_usd {
+        parts.push(format!(
+            "{}{}",
+            usd(c),
+            if a.cost_estimated == Some(true) {
+                " est."
+            } else {
+                ""
+            }
+        ));
+    }
+    if a.input_tokens.is_some() || a.output_tokens.is_some() {
+        parts.push(format!(
+            "{} in, {} out",
+            tokens(a.input_tokens.unwrap_or(0)),
+            tokens(a.output_tokens.unwrap_or(0))
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// An attempt with the tasks it ticked (`swr history --evidence --json`).
+#[derive(serde::Serialize)]
+struct AttemptWithTicks<'a> {
+    #[serde(flatten)]
+    attempt: &'a AttemptRecord,
+    ticks: Vec<&'a NewTick>,
 }
 
 fn human_since(from: Timestamp, to: Timestamp) -> String {
@@ -281,8 +334,35 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
     {
         attempts.drain(..attempts.len() - n);
     }
+    let ticks = if args.evidence {
+        store.ticks(&TickFilter {
+            spec: args.spec.clone(),
+            runner: args.runner.as_ref().and_then(|r| r.parse().ok()),
+            ..TickFilter::default()
+        })?
+    } else {
+        Vec::new()
+    };
+    let ticks_of = |a: &AttemptRecord| -> Vec<&NewTick> {
+        ticks
+            .iter()
+            .filter(|t| t.attempt_id == a.id)
+            .map(|t| &t.tick)
+            .collect()
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&attempts)?);
+        if args.evidence {
+            let with: Vec<AttemptWithTicks> = attempts
+                .iter()
+                .map(|a| AttemptWithTicks {
+                    attempt: a,
+                    ticks: ticks_of(a),
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&with)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&attempts)?);
+        }
         return Ok(exit::OK);
     }
     if attempts.is_empty() {
@@ -317,11 +397,14 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
             .unwrap_or_default();
         let ticked = a.ticked.unwrap_or(0) as usize;
         let committed = a.committed.unwrap_or(false);
-        let progress = if ticked > 0 || committed {
+        let mut progress = if ticked > 0 || committed {
             format!(" · {}", crate::report::progress_words(ticked, committed))
         } else {
             String::new()
         };
+        if let Some(s) = attempt_spend(a) {
+            progress.push_str(&format!(" · {s}"));
+        }
         println!(
             "{} {} {:<14} it {:<3} try {:<2} {:<13} {:<8} {:>8}{delay}{progress}",
             format_ts(a.started_at),
@@ -344,6 +427,11 @@ pub fn history(config: &Config, args: &HistoryArgs) -> anyhow::Result<u8> {
         }
         if let Some(w) = &a.warning {
             println!("    {}", p.yellow(&format!("warning: {}", safe(w))));
+        }
+        for t in ticks_of(a) {
+            for line in super::evidence::tick_lines_short(&p, t) {
+                println!("    {line}");
+            }
         }
     }
     Ok(exit::OK)
@@ -587,8 +675,25 @@ pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    if let Some(by) = args.by {
+        let group = match by {
+            StatsBy::Task => SpendGroup::Task,
+            StatsBy::Spec => SpendGroup::Spec,
+            StatsBy::Day => SpendGroup::Day,
+            StatsBy::Runner => SpendGroup::Runner,
+            StatsBy::Iteration => SpendGroup::Iteration,
+        };
+        let report = store.spend(since, group)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_spend(&report);
+        }
+        return Ok(exit::OK);
+    }
     let st = store.retry_stats(since)?;
     let budget_used = store.retries_granted(Timestamp::now())?;
+    let spend = store.spend(since, SpendGroup::Spec)?.total;
     if args.json {
         let mut v = serde_json::to_value(&st)?;
         if let Some(o) = v.as_object_mut() {
@@ -599,6 +704,7 @@ pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
                     "used": budget_used,
                 }),
             );
+            o.insert("spend".into(), serde_json::to_value(spend)?);
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(exit::OK);
@@ -645,5 +751,77 @@ pub fn stats(config: &Config, args: &StatsArgs) -> anyhow::Result<u8> {
             println!("  {:<14} {n}", o.as_str());
         }
     }
+    println!(
+        "spend:               {}",
+        spend
+            .describe()
+            .map(|d| format!(
+                "{d} ({} of {} attempts reported a cost)",
+                spend.priced, spend.attempts
+            ))
+            .unwrap_or_else(|| "nothing reported".into())
+    );
     Ok(exit::OK)
+}
+
+/// One line per group: its cost, tokens and attempts, then the total.
+fn print_spend(r: &SpendReport) {
+    if r.rows.is_empty() {
+        println!("No attempt with tokens or cost recorded in this period.");
+    }
+    for row in &r.rows {
+        let k = &row.key;
+        let label = match r.by {
+            SpendGroup::Task => format!(
+                "{} {} {}",
+                k.spec.as_deref().unwrap_or(""),
+                k.task_id.as_deref().unwrap_or(""),
+                k.title.as_deref().unwrap_or("")
+            ),
+            SpendGroup::Spec => format!(
+                "{} ({})",
+                k.spec.as_deref().unwrap_or(""),
+                k.project
+                    .as_deref()
+                    .map(super::display_home)
+                    .unwrap_or_default()
+            ),
+            SpendGroup::Day => k.day.clone().unwrap_or_default(),
+            SpendGroup::Runner => format!(
+                "{} {}",
+                k.runner_id.as_ref().map(RunnerId::as_str).unwrap_or(""),
+                k.spec.as_deref().unwrap_or("")
+            ),
+            SpendGroup::Iteration => format!(
+                "{} {} it {}",
+                k.runner_id.as_ref().map(RunnerId::as_str).unwrap_or(""),
+                k.spec.as_deref().unwrap_or(""),
+                k.iteration.unwrap_or(0)
+            ),
+        };
+        println!("{}", spend_line(&label, &row.totals));
+    }
+    if let Some(u) = &r.unattributed
+        && u.attempts > 0
+    {
+        println!("{}", spend_line("(attempts that ticked no task)", u));
+    }
+    println!("{}", spend_line("total", &r.total));
+}
+
+fn spend_line(label: &str, t: &Totals) -> String {
+    let est = if t.estimated_usd > 0.0 {
+        format!(" (est. {})", usd(t.estimated_usd))
+    } else {
+        String::new()
+    };
+    format!(
+        "{label:<44} {:>9}{est}  {:>7} in {:>7} cached {:>7} out  {} attempt{}",
+        usd(t.cost_usd),
+        tokens(t.input_tokens),
+        tokens(t.cached_tokens),
+        tokens(t.output_tokens),
+        t.attempts,
+        if t.attempts == 1 { "" } else { "s" }
+    )
 }

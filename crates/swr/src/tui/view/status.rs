@@ -1,5 +1,6 @@
 //! The status panel of the selected spec: status, Retry N/M, provider and model, pid, times,
-//! iteration, tasks, the countdown to the next attempt, the last outcome, commit and cost.
+//! iteration, tasks, the countdown to the next attempt, the last outcome, commit, and the
+//! runner's cost and tokens (estimates said to be).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -165,11 +166,8 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
             Span::raw(c.chars().take(12).collect::<String>()),
         ]));
     }
-    if let Some(c) = r.cost_usd {
-        out.push(Line::from(vec![
-            label(app, "Cost"),
-            Span::raw(format!("${c:.2}")),
-        ]));
+    if let Some(spend) = spend(r) {
+        out.push(Line::from(vec![label(app, "Cost"), Span::raw(spend)]));
     }
     if let Some(reason) = &r.reason {
         out.push(Line::from(vec![
@@ -182,6 +180,27 @@ fn runner_lines(app: &App, r: &RunnerRecord) -> Vec<Line<'static>> {
         fg(app, Color::DarkGray),
     ));
     out
+}
+
+/// "$1.25 · 412.0k in, 9.8k out": short enough for the panel at 80 columns.
+fn spend(r: &RunnerRecord) -> Option<String> {
+    use swr_core::cost::{tokens, usd};
+    let mut parts = Vec::new();
+    if let Some(c) = r.cost_usd {
+        let est = match r.cost_estimated_usd {
+            Some(e) if e > 0.0 => " est.",
+            _ => "",
+        };
+        parts.push(format!("{}{est}", usd(c)));
+    }
+    if r.input_tokens.is_some() || r.output_tokens.is_some() {
+        parts.push(format!(
+            "{} in, {} out",
+            tokens(r.input_tokens.unwrap_or(0)),
+            tokens(r.output_tokens.unwrap_or(0))
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// The last finished attempt: outcome, exit code or signal, duration, error.
