@@ -28,7 +28,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params_f
 pub use lock::{Holder, LockError, SpecGuard, SpecLock, ensure_private_dir, lock_file_path};
 pub use retry_log::{RetryLog, RetryLogAttempt, write_retry_log};
 pub use shared::{AccountWait, BudgetSpent};
-pub use spend::{MetricsSnapshot, SpendGroup, SpendKey, SpendReport, SpendRow};
+pub use spend::{MetricsSnapshot, OutcomeCount, SpendGroup, SpendKey, SpendReport, SpendRow};
 pub use stats::RetryStats;
 pub(crate) use types::ser_ts;
 pub use types::{

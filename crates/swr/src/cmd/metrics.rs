@@ -116,10 +116,11 @@ pub fn render(m: &MetricsSnapshot) -> anyhow::Result<String> {
             h.observe(*s);
         }
     }
-    reg.register_with_unit(
-        "attempt_duration",
+    // Histograms carry their unit in the name only: some OpenMetrics readers refuse a UNIT
+    // line on them.
+    reg.register(
+        "attempt_duration_seconds",
         "How long agent attempts ran, by provider",
-        Unit::Seconds,
         durations,
     );
 
@@ -127,10 +128,9 @@ pub fn render(m: &MetricsSnapshot) -> anyhow::Result<String> {
     for s in &m.verify_seconds {
         checks.observe(*s);
     }
-    reg.register_with_unit(
-        "verify_duration",
+    reg.register(
+        "verify_duration_seconds",
         "How long verify checks ran",
-        Unit::Seconds,
         checks,
     );
 
@@ -263,4 +263,163 @@ fn write_atomically(file: &Path, text: &str) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(file).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use openmetrics_parser::{OpenMetricsType, OpenMetricsValue, openmetrics::parse_openmetrics};
+    use swr_core::cost::Totals;
+    use swr_core::outcome::Outcome;
+    use swr_core::store::{OutcomeCount, RunnerStatus};
+
+    fn snapshot() -> MetricsSnapshot {
+        MetricsSnapshot {
+            runners: RunnerStatus::ALL
+                .iter()
+                .map(|s| (*s, u64::from(*s == RunnerStatus::Budget) * 2))
+                .collect(),
+            attempts: vec![
+                OutcomeCount {
+                    provider: "claude".into(),
+                    outcome: Outcome::Crash,
+                    count: 3,
+                },
+                OutcomeCount {
+                    provider: "codex \"quoted\"".into(),
+                    outcome: Outcome::Success,
+                    count: 4,
+                },
+            ],
+            retries: vec![("claude".into(), 2)],
+            rate_limit_waits: vec![("claude".into(), 1, 3600.5)],
+            attempt_seconds: vec![("claude".into(), vec![0.5, 42.0, 9000.0])],
+            verify_seconds: vec![1.25],
+            spend: vec![(
+                "claude".into(),
+                Totals {
+                    attempts: 7,
+                    priced: 7,
+                    metered: 7,
+                    input_tokens: 1000,
+                    cached_tokens: 600,
+                    output_tokens: 50,
+                    cost_usd: 1.75,
+                    estimated_usd: 0.25,
+                },
+            )],
+            ticks_accepted: 5,
+            ticks_rejected: 1,
+            ticks_empty: 1,
+        }
+    }
+
+    /// The text is valid OpenMetrics (a strict parser that passes the specification's test
+    /// cases reads it back) and says what the snapshot holds.
+    #[test]
+    fn the_text_is_openmetrics_and_carries_every_figure() {
+        let text = render(&snapshot()).unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        let parsed = parse_openmetrics(&text).unwrap();
+        let fam = |n: &str| {
+            parsed
+                .families
+                .get(n)
+                .unwrap_or_else(|| panic!("no {n} in {text}"))
+        };
+        let value = |n: &str, labels: &[(&str, &str)]| -> f64 {
+            let f = fam(n);
+            let s = f
+                .iter_samples()
+                .find(|s| {
+                    let set = s.get_labelset().unwrap();
+                    labels
+                        .iter()
+                        .all(|(k, v)| set.get_label_value(k) == Some(*v))
+                })
+                .unwrap_or_else(|| panic!("no {n}{labels:?}"));
+            match &s.value {
+                OpenMetricsValue::Counter(c) => c.value.as_f64(),
+                OpenMetricsValue::Gauge(g) => g.as_f64(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(fam("swr_runners").family_type, OpenMetricsType::Gauge);
+        assert_eq!(value("swr_runners", &[("status", "budget")]), 2.0);
+        assert_eq!(value("swr_runners", &[("status", "running")]), 0.0);
+        assert_eq!(fam("swr_attempts").family_type, OpenMetricsType::Counter);
+        assert_eq!(
+            value(
+                "swr_attempts",
+                &[("provider", "claude"), ("outcome", "crash")]
+            ),
+            3.0
+        );
+        assert_eq!(
+            value(
+                "swr_attempts",
+                &[("provider", "codex \"quoted\""), ("outcome", "success")]
+            ),
+            4.0
+        );
+        assert_eq!(value("swr_retries", &[]), 2.0);
+        assert_eq!(value("swr_rate_limit_waits", &[]), 1.0);
+        assert_eq!(fam("swr_rate_limit_wait_seconds").unit, "seconds");
+        assert_eq!(value("swr_rate_limit_wait_seconds", &[]), 3600.5);
+        assert_eq!(value("swr_tokens", &[("kind", "cached_input")]), 600.0);
+        assert_eq!(value("swr_cost_usd", &[("source", "reported")]), 1.5);
+        assert_eq!(value("swr_cost_usd", &[("source", "estimated")]), 0.25);
+        assert_eq!(value("swr_ticks", &[("result", "rejected")]), 1.0);
+        assert_eq!(value("swr_empty_ticks", &[]), 1.0);
+        let h = fam("swr_attempt_duration_seconds");
+        assert_eq!(h.family_type, OpenMetricsType::Histogram);
+        match &h.iter_samples().next().unwrap().value {
+            OpenMetricsValue::Histogram(h) => {
+                assert_eq!(h.count, Some(3));
+                assert!((h.sum.unwrap().as_f64() - 9042.5).abs() < 1e-9);
+                let le = |b: f64| {
+                    h.buckets
+                        .iter()
+                        .find(|x| x.upper_bound == b)
+                        .unwrap()
+                        .count
+                        .as_f64()
+                };
+                assert_eq!((le(1.0), le(60.0), le(f64::INFINITY)), (1.0, 2.0, 3.0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            fam("swr_verify_duration_seconds").family_type,
+            OpenMetricsType::Histogram
+        );
+    }
+
+    #[test]
+    fn an_empty_store_still_gives_valid_text() {
+        let m = MetricsSnapshot {
+            runners: RunnerStatus::ALL.iter().map(|s| (*s, 0)).collect(),
+            ..MetricsSnapshot::default()
+        };
+        let text = render(&m).unwrap();
+        parse_openmetrics(&text).unwrap();
+    }
+
+    #[test]
+    fn the_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("swr.prom");
+        write_atomically(&f, "a 1\n# EOF\n").unwrap();
+        write_atomically(&f, "b 2\n# EOF\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "b 2\n# EOF\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("swr.prom")]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
 }
