@@ -66,14 +66,14 @@ then the run goes on after the terminal closes.
 Examples:
   swr run --project ~/repos/app --spec auth
   swr run -p app -s auth --provider codex --model o4-mini
-  swr run --all --max-iterations 20 --max-runtime 8h
+  swr run --all --max-iterations 20 --max-runtime 8h --max-cost 25
   swr run -p app -s auth --dry-run          show the command and prompt, run nothing
   swr run -p app -s auth --ignore-wait      start now despite a pending rate-limit wait
   nohup swr run -p app --all &              keeps running after you log out
   swr run -p app -s auth --json | jq .      one JSON event per line
 
 Exit codes: 0 every task done; 1 failed (retries exhausted, circuit open, non-retryable
-failure such as auth or a missing binary, limits reached with work left); 2 usage;
+failure such as auth or a missing binary, limits or budgets reached with work left); 2 usage;
 75 spec locked by another runner; 78 config error; 130 stopped.")]
     Run(RunArgs),
 
@@ -83,8 +83,9 @@ By default: the latest runner of each spec, plus every active one. Runners whose
 died are marked crashed and their orphaned agents are killed.
 
 JSON: an array of runners with runner_id, project, spec, provider, model, status
-(running|waiting|stopped|crashed|completed|failed), reason, pid, retry_count, max_retries,
-next_attempt_at, tasks {total, done, in_progress, pending, blocked}, started_at, updated_at.
+(running|waiting|stopped|crashed|completed|failed|budget), reason, pid, retry_count,
+max_retries, next_attempt_at, tasks {total, done, in_progress, pending, blocked}, started_at,
+updated_at, cost_usd, cost_estimated_usd, input_tokens, cached_tokens, output_tokens.
 
 Examples:
   swr status
@@ -122,7 +123,7 @@ Examples:
   swr evidence auth --project ~/repos/app --json")]
     Evidence(EvidenceArgs),
 
-    /// OpenMetrics text from the store, for a Prometheus scrape or node_exporter's textfile collector.
+    /// OpenMetrics text from the store, for Prometheus or node_exporter's textfile collector.
     #[command(after_help = "\
 Metrics (prefix swr_): runners by status; attempts_total by provider and outcome;
 retries_total; rate_limit_waits_total and rate_limit_wait_seconds_total; attempt and verify

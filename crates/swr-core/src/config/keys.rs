@@ -324,7 +324,8 @@ pub const KEYS: &[KeySpec] = &[
         "verify_timeout_seconds",
         Kind::Duration,
         "How long verify_command may run before its process group is killed and the check fails.",
-    ),
+    )
+    .max(DAY),
     key(
         "notify_command",
         Kind::OptArgv,

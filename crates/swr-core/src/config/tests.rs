@@ -586,3 +586,20 @@ fn budgets_prices_and_verify_are_typed_and_checked() {
         Some(vec!["make".to_string(), "check".to_string()])
     );
 }
+
+/// The README's key table lists every key swr acts on, and its compatibility paragraph every
+/// key it only accepts.
+#[test]
+fn the_readme_lists_every_key() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let missing: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| match k.used {
+            Use::Used => !readme.contains(&format!("\n| `{}` |", k.name)),
+            Use::Compat => !readme.contains(&format!("`{}`", k.name)),
+        })
+        .map(|k| k.name)
+        .collect();
+    assert!(missing.is_empty(), "not in the README: {missing:?}");
+}

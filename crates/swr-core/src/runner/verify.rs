@@ -92,10 +92,11 @@ pub fn read_spec_config(spec_dir: &Path) -> Result<SpecConfig, String> {
     }
     let verify_timeout = match raw.verify_timeout_seconds {
         None => None,
-        Some(s) if s.is_finite() && s > 0.0 => Duration::try_from_secs_f64(s).ok(),
+        // The same bounds as the `verify_timeout_seconds` key.
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Duration::try_from_secs_f64(s).ok(),
         Some(s) => {
             return Err(format!(
-                "{}: \"verify_timeout_seconds\" must be more than 0, got {s}",
+                "{}: \"verify_timeout_seconds\" must be more than 0 and at most 86400 (1 day), got {s}",
                 path.display()
             ));
         }

@@ -726,6 +726,39 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let budgets: Vec<String> = [
+        opts.max_cost_usd
+            .or(config.max_cost_usd)
+            .map(|b| format!("max_cost_usd {}", swr_core::cost::usd(b))),
+        config.max_tokens.map(|b| format!("max_tokens {b}")),
+        config
+            .spec_budget_usd
+            .map(|b| format!("spec_budget_usd {}", swr_core::cost::usd(b))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    println!(
+        "budgets:     {}",
+        if budgets.is_empty() {
+            "none".to_string()
+        } else {
+            budgets.join(", ")
+        }
+    );
+    let spec_dir = config.specs_dir(&opts.project).join(&opts.spec);
+    let spec_cfg =
+        runner::verify::read_spec_config(&spec_dir).map_err(|m| ExitError::new(exit::CONFIG, m))?;
+    let verify = match (&spec_cfg.verify, &config.verify_command) {
+        (Some(v), _) => format!(
+            "{} (the spec's {})",
+            runner::machine::shell_words(v),
+            runner::verify::SPEC_CONFIG_FILE
+        ),
+        (None, Some(v)) => format!("{} (verify_command)", runner::machine::shell_words(v)),
+        (None, None) => "none (ticks are accepted as they are)".into(),
+    };
+    println!("verify:      {verify}; a task's _Verify: line overrides it");
     println!("prompt:");
     for line in prompt.lines() {
         println!("  | {}", safe(line));
