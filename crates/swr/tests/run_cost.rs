@@ -280,21 +280,21 @@ fn a_task_line_and_the_spec_config_override_verify_command() {
     let spec = w.project.join(".spec-workflow/specs/feat");
     std::fs::write(
         spec.join("tasks.md"),
-        "# Tasks\n\n- [ ] 1. One\n- [ ] 2. Two\n  - _Verify: test -f sim-work.txt_\n",
+        "# Tasks\n\n- [ ] 1. One\n- [ ] 2. Two\n  - _Verify: test -f sim-work-feat.txt_\n",
     )
     .unwrap();
     std::fs::write(spec.join("swr.json"), r#"{"verify": "sh -c 'exit 0'"}"#).unwrap();
     run_support::git(&w.project, &["add", "-A"]);
     run_support::git(&w.project, &["commit", "-q", "-m", "tasks"]);
     let r = w.run("ok,ok");
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, 0, "{}\n{:#?}", r.stderr, r.events);
     let ev: Value = serde_json::from_str(&text(&w, &["evidence", "feat", "--json"])).unwrap();
     let c1 = &ev[0]["evidence"][0]["check"];
     assert_eq!(c1["source"], "spec");
     assert_eq!(c1["command"], json!(["sh", "-c", "exit 0"]));
     let c2 = &ev[1]["evidence"][0]["check"];
     assert_eq!(c2["source"], "task");
-    assert_eq!(c2["command"], json!(["test", "-f", "sim-work.txt"]));
+    assert_eq!(c2["command"], json!(["test", "-f", "sim-work-feat.txt"]));
     assert_eq!(c2["exit_code"], 0);
 }
 
