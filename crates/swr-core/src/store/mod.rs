@@ -1,10 +1,11 @@
 //! The state store: one SQLite database (WAL) shared by every `swr run` process (writers) and
-//! by the TUI, `swr status` and `swr stats` (readers). It owns the schema, the runner and
-//! attempt records, persisted rate-limit waits, retry statistics, the per-spec liveness lock
-//! ([`SpecLock`]), crash reconciliation and the Python-compatible retry log files.
+//! by the TUI, `swr status`, `swr stats` and `swr metrics` (readers). It owns the schema, the
+//! runner and attempt records (with their tokens and cost), the evidence of ticks, each spec's
+//! spend across runs, persisted rate-limit waits, retry statistics and spend sums, the per-spec
+//! liveness lock ([`SpecLock`]), crash reconciliation and the Python-compatible retry log files.
 //!
-//! It must not spawn or signal processes, and it decides nothing about retries: it records what
-//! the runner decided. Every transition is one transaction ([`Store::transaction`] groups
+//! It must not spawn or signal processes, and it decides nothing about retries, budgets or
+//! ticks: it records what the runner decided. Every transition is one transaction ([`Store::transaction`] groups
 //! several), so a `kill -9` at any moment leaves a consistent, readable store.
 
 mod lock;
