@@ -295,8 +295,8 @@ impl Reporter {
                 };
                 self.line(&format!(
                     "  verify `{}` ({source}) for task {}: {verdict} ({end}, {:.1}s)",
-                    swr_core::runner::machine::shell_words(command),
-                    tasks.join(", "),
+                    crate::text::one_line(&swr_core::runner::machine::shell_words(command)),
+                    crate::text::one_line(&tasks.join(", ")),
                     *duration_ms as f64 / 1000.0
                 ));
             }

@@ -10,6 +10,7 @@ use swr_core::store::{NewTick, RunnerFilter, TickFilter, TickRecord, format_ts};
 use crate::cli::EvidenceArgs;
 use crate::exit::{self, ExitError};
 use crate::style::Paint;
+use crate::text::one_line as safe;
 
 /// Output lines of a check shown under a tick.
 const SHOWN_OUTPUT_LINES: usize = 3;
@@ -84,9 +85,18 @@ pub fn run(config: &Config, args: &EvidenceArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let p = Paint::stdout();
-    println!("{} · {}", args.spec, p.dim(&project.display().to_string()));
+    println!(
+        "{} · {}",
+        safe(&args.spec),
+        p.dim(&safe(&project.display().to_string()))
+    );
     for t in &tasks {
-        println!("[{}] {} {}", t.status.mark(), t.task_id, t.title);
+        println!(
+            "[{}] {} {}",
+            t.status.mark(),
+            safe(t.task_id),
+            safe(t.title)
+        );
         if t.evidence.is_empty() {
             if t.status == TaskStatus::Done {
                 println!(
@@ -117,7 +127,7 @@ pub fn tick_lines(p: &Paint, x: &TickRecord) -> Vec<String> {
         x.tick
             .head
             .as_deref()
-            .map(|h| format!("HEAD {}", h.chars().take(12).collect::<String>()))
+            .map(|h| format!("HEAD {}", safe(&h.chars().take(12).collect::<String>())))
             .unwrap_or_else(|| "no HEAD".into())
     )];
     out.extend(check_lines(p, &x.tick));
@@ -128,10 +138,10 @@ pub fn tick_lines(p: &Paint, x: &TickRecord) -> Vec<String> {
 pub fn tick_lines_short(p: &Paint, t: &NewTick) -> Vec<String> {
     let mut out = vec![format!(
         "task {}{}: {}",
-        t.task_id,
+        safe(&t.task_id),
         t.title
             .as_deref()
-            .map(|s| format!(" {s}"))
+            .map(|s| format!(" {}", safe(s)))
             .unwrap_or_default(),
         verdict(p, t)
     )];
@@ -158,19 +168,55 @@ fn check_lines(p: &Paint, t: &NewTick) -> Vec<String> {
     let Some(c) = &t.check else {
         return vec![p.dim("no verify check")];
     };
+    // The command comes from tasks.md and its output from the project: neither may drive
+    // the terminal.
     let mut out = vec![format!(
         "verify `{}` ({}): {}, {:.1}s",
-        shell_words(&c.command),
-        c.source,
-        c.describe_end(),
+        safe(&shell_words(&c.command)),
+        safe(&c.source),
+        safe(&c.describe_end()),
         c.duration_ms as f64 / 1000.0
     )];
     let lines: Vec<&str> = c.output_tail.lines().collect();
     for l in &lines[lines.len().saturating_sub(SHOWN_OUTPUT_LINES)..] {
-        out.push(format!("| {}", p.dim(l)));
+        out.push(format!("| {}", p.dim(&safe(l))));
     }
     if let Some(log) = &c.log_path {
-        out.push(p.dim(&format!("output: {}", log.display())));
+        out.push(p.dim(&format!("output: {}", safe(&log.display().to_string()))));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swr_core::store::Check;
+
+    /// A check's output and a task's title come from the project: they are shown, never obeyed.
+    #[test]
+    fn evidence_lines_escape_what_the_project_printed() {
+        let t = NewTick {
+            task_id: "1".into(),
+            title: Some("Title\u{1b}]0;owned\u{7}".into()),
+            head: None,
+            empty: Some(true),
+            accepted: false,
+            check: Some(Check {
+                command: vec!["sh".into(), "-c".into(), "printf '\\033[2J'".into()],
+                source: "task".into(),
+                exit_code: Some(1),
+                signal: None,
+                timed_out: false,
+                duration_ms: 10,
+                output_tail: "ok\n\u{1b}[2Jcleared".into(),
+                log_path: None,
+            }),
+        };
+        let lines = tick_lines_short(&Paint { on: false }, &t);
+        let all = lines.join("\n");
+        assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "{all:?}");
+        assert!(all.contains("\\x1b[2Jcleared"), "{all}");
+        assert!(all.contains("rejected") && all.contains("empty"), "{all}");
+        assert!(all.contains("exit 1"), "{all}");
+    }
 }

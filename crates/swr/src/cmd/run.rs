@@ -758,7 +758,10 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
         (None, Some(v)) => format!("{} (verify_command)", runner::machine::shell_words(v)),
         (None, None) => "none (ticks are accepted as they are)".into(),
     };
-    println!("verify:      {verify}; a task's _Verify: line overrides it");
+    println!(
+        "verify:      {}; a task's _Verify: line overrides it",
+        crate::text::one_line(&verify)
+    );
     println!("prompt:");
     for line in prompt.lines() {
         println!("  | {}", safe(line));

@@ -799,7 +799,8 @@ fn print_spend(r: &SpendReport) {
                 k.iteration.unwrap_or(0)
             ),
         };
-        println!("{}", spend_line(&label, &row.totals));
+        // Spec names and task titles come from the project: escaped, and cut to fit the row.
+        println!("{}", spend_line(&clipped(&label, 44), &row.totals));
     }
     if let Some(u) = &r.unattributed
         && u.attempts > 0
