@@ -16,3 +16,4 @@ pub mod slots;
 pub mod spec;
 pub mod store;
 pub mod supervise;
+pub mod webhook;

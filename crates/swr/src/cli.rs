@@ -217,6 +217,54 @@ tasks_file_exists, total, done, in_progress, pending, blocked and warnings ([{li
 tasks.md problems). Warnings are printed on stderr as file:line: message.")]
     Specs(SpecsArgs),
 
+    /// The run queue that `swr serve` works through: add, list, remove, pause, resume.
+    #[command(
+        subcommand,
+        after_help = "\
+The queue lives in the state store: entries added while the service is down wait for it, and
+nothing queued is lost when it stops. The service starts queued entries as ordinary `swr run`
+runners, highest priority first, then oldest, while fewer than max_concurrent_agents of its
+runners are active (0: no cap).
+
+Examples:
+  swr queue add -p ~/repos/app -s auth
+  swr queue add -p app -s billing --priority 10 --provider codex
+  swr queue ls
+  swr queue rm 3
+  swr queue pause                    start nothing new (running runners go on)
+  swr queue resume"
+    )]
+    Queue(QueueCommand),
+
+    /// Run the local service: the queue, an HTTP API and a live web dashboard.
+    #[command(after_help = "\
+Starts queued runs as ordinary `swr run` runners (see `swr queue`), serves the state store as
+JSON and a dashboard at http://127.0.0.1:8787/, and delivers pending webhooks. On start it
+reconciles the store and re-queues runs interrupted by a crash, a kill -9 or a reboot (not
+those stopped by the user or ended by the circuit breaker or a failure). SIGTERM or Ctrl-C
+stops its runners gracefully and leaves their entries queued, to be resumed at the next start.
+
+Security: only 127.0.0.1 by default. Listening on any other address needs a token: from
+--token-file, or generated and printed once. Clients send it as `Authorization: Bearer TOKEN`
+(the dashboard: open /?token=TOKEN once; it is kept in a cookie).
+
+Examples:
+  swr serve
+  swr serve --listen 0.0.0.0:8787 --token-file ~/.config/swr-token
+  curl -s localhost:8787/api/runners | jq .")]
+    Serve(ServeArgs),
+
+    /// Install or remove a systemd user unit (launchd agent on macOS) running `swr serve`.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  swr service install                write ~/.config/systemd/user/swr.service, print how to enable it
+  swr service install --listen 0.0.0.0:8787 --token-file ~/.config/swr-token
+  swr service uninstall"
+    )]
+    Service(ServiceCommand),
+
     /// Show the effective configuration.
     #[command(
         subcommand,
@@ -494,3 +542,86 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct TuiArgs {}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Queue a spec: `swr serve` starts a runner for it.
+    #[command(after_help = "\
+Examples:
+  swr queue add -p ~/repos/app -s auth
+  swr queue add -s auth --priority 5       the project containing the current directory")]
+    Add(QueueAddArgs),
+    /// List the queue: running entries, then queued ones in the order they start.
+    Ls {
+        /// Print JSON: {paused, entries: [...]}.
+        #[arg(long)]
+        json: bool,
+        /// Also entries whose runner has ended.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove a queued (or ended) entry. A running one: stop its runner first.
+    Rm {
+        /// The entry's id, from `swr queue ls`.
+        id: String,
+    },
+    /// Start nothing new from the queue (running runners go on).
+    Pause,
+    /// Start queued entries again.
+    Resume,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueAddArgs {
+    /// A project directory, or the name of a project under repos_root. Default: the current directory's project.
+    #[arg(long, short = 'p', value_name = "PATH|NAME")]
+    pub project: Option<String>,
+    /// The spec to run.
+    #[arg(long, short = 's', value_name = "NAME")]
+    pub spec: String,
+    /// Higher starts first; equal priorities go oldest first.
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_name = "N"
+    )]
+    pub priority: i64,
+    /// claude, codex, gemini, sim, or a custom provider. Default: the config's "provider" when the runner starts.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Model passed to the agent.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Print the new entry as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The address `swr serve` listens on unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Anything but a loopback address needs a token.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// A file holding the bearer token clients must send. Without it, a non-loopback --listen
+    /// generates a token and prints it once.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the unit (systemd user unit; launchd agent on macOS) and print how to enable it.
+    Install {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Print the unit instead of writing it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Remove the unit written by `install` (stop and disable it first: the command is printed).
+    Uninstall,
+}

@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod exit;
 mod report;
+mod serve;
 mod signals;
 mod style;
 mod text;
@@ -126,5 +127,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(args) => cmd::runners::stats(&load_config(cli.config.as_deref())?, &args),
         Command::Evidence(args) => cmd::evidence::run(&load_config(cli.config.as_deref())?, &args),
         Command::Metrics(args) => cmd::metrics::run(&load_config(cli.config.as_deref())?, &args),
+        Command::Queue(c) => cmd::queue::run(&load_config(cli.config.as_deref())?, &c),
+        Command::Serve(args) => serve::run(
+            load_config(cli.config.as_deref())?,
+            cli.config.as_deref(),
+            &args,
+        ),
+        Command::Service(c) => cmd::service::run(cli.config.as_deref(), &c),
     }
 }

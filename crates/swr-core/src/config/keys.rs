@@ -49,6 +49,8 @@ pub enum Kind {
     Jitter,
     /// A list of attempt outcome names.
     OutcomeList,
+    /// Webhook URLs, each a string or `{"url", "format"}`; normal form: a list of objects.
+    Webhooks,
 }
 
 /// Whether swr acts on a key or only accepts it for compatibility with the Python tool.
@@ -332,6 +334,11 @@ pub const KEYS: &[KeySpec] = &[
         "Run on completed / failed / circuit_open / budget / waiting, with SWR_EVENT and friends set.",
     ),
     key(
+        "notify_webhooks",
+        Kind::Webhooks,
+        "URLs POSTed the notify_command events: each a URL, or {\"url\": ..., \"format\": \"json\"|\"slack\"|\"discord\"|\"ntfy\"}.",
+    ),
+    key(
         "max_concurrent_agents",
         Kind::UInt { min: 0 },
         "Most agent processes running at once across every swr runner sharing cache_dir (0: no cap). Default: the number of CPU cores, at least 2.",
@@ -516,6 +523,7 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("verify_timeout_seconds", json!(600.0)),
         ("notify_command", json!(null)),
         ("notify_timeout_seconds", json!(10.0)),
+        ("notify_webhooks", json!([])),
         ("max_concurrent_agents", json!(default_agent_cap())),
         ("account", json!("default")),
         ("retry_budget_per_hour", json!(0)),

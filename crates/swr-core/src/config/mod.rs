@@ -135,6 +135,7 @@ pub struct Config {
     pub verify_timeout: Duration,
     pub notify_command: Option<Vec<String>>,
     pub notify_timeout: Duration,
+    pub notify_webhooks: Vec<crate::webhook::WebhookTarget>,
     /// 0: no cap.
     pub max_concurrent_agents: u32,
     pub account: String,

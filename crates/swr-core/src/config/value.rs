@@ -252,6 +252,20 @@ pub fn from_env(spec: &KeySpec, raw: &str, origin: &str) -> Result<Value, Config
             }
         }
         Kind::Object | Kind::Prices => json("an object")?,
+        Kind::Webhooks => {
+            if trimmed.starts_with('[') {
+                json("a list")?
+            } else {
+                Value::Array(
+                    trimmed
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.to_string()))
+                        .collect(),
+                )
+            }
+        }
     })
 }
 
@@ -446,6 +460,20 @@ pub fn normalize(spec: &KeySpec, v: Value, origin: &str) -> Result<Value, Config
             Value::Object(_) => Ok(v),
             _ => Err(bad("an object { ... }", &v)),
         },
+        Kind::Webhooks => {
+            let items = match &v {
+                Value::Null => return Ok(Value::Array(Vec::new())),
+                Value::Array(a) => a,
+                _ => return Err(bad("an array of webhook URLs", &v)),
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let t = crate::webhook::WebhookTarget::from_value(item)
+                    .map_err(|m| invalid(origin, key, format!("entry {}: {m}", i + 1)))?;
+                out.push(t.to_value());
+            }
+            Ok(Value::Array(out))
+        }
         Kind::Jitter => {
             let allowed = "none, full, decorrelated, or a ratio between 0 and 1 such as 0.2";
             match &v {
@@ -697,6 +725,13 @@ pub fn resolve(
         verify_timeout: d("verify_timeout_seconds"),
         notify_command: string_list(&get("notify_command")),
         notify_timeout: d("notify_timeout_seconds"),
+        notify_webhooks: match get("notify_webhooks") {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| crate::webhook::WebhookTarget::from_value(v).ok())
+                .collect(),
+            _ => Vec::new(),
+        },
         max_concurrent_agents: u32::try_from(n("max_concurrent_agents")).unwrap_or(u32::MAX),
         account: s("account"),
         retry_budget_per_hour: u32::try_from(n("retry_budget_per_hour")).unwrap_or(u32::MAX),

@@ -151,6 +151,11 @@ impl<'a, 'e> Driver<'a, 'e> {
                 return Err(e);
             }
         };
+        let outbox = crate::webhook::Outbox::new(
+            config.notify_webhooks.clone(),
+            config.store_path(),
+            runner_id.clone(),
+        );
         let mut d = Driver {
             config,
             opts,
@@ -169,7 +174,8 @@ impl<'a, 'e> Driver<'a, 'e> {
             tasks_in_repo,
             pending: Vec::new(),
             ended: None,
-            notifiers: Notifiers::new(config.notify_command.clone(), config.notify_timeout),
+            notifiers: Notifiers::new(config.notify_command.clone(), config.notify_timeout)
+                .with_webhooks(outbox),
             slots: SlotPool::new(&config.cache_dir, config.max_concurrent_agents),
             notices: Vec::new(),
             spec_config,

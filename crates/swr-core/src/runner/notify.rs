@@ -1,8 +1,10 @@
-//! `notify_command`: tells the user about the events that need them (spec completed, failed,
-//! circuit open, stopped by a budget, waiting for a rate limit). It never blocks the runner's loop and its failure
-//! is only logged; but it never outlives the run either: each notifier runs in its own process
-//! group, is killed with that group after `notify_timeout_seconds`, and the run waits for the
-//! last ones before it exits.
+//! `notify_command` and `notify_webhooks`: tell the user about the events that need them (spec
+//! completed, failed, circuit open, stopped by a budget, waiting for a rate limit). Every event
+//! goes to both, so they never disagree. Neither blocks the runner's loop and a failure is only
+//! logged (and, for webhooks, kept in the store for `swr status`); but neither outlives the run
+//! either: each notifier runs in its own process group, is killed with that group after
+//! `notify_timeout_seconds`, and the run waits for the last ones (and the first webhook tries,
+//! see [`crate::webhook`]) at most that long before it exits.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -53,6 +55,7 @@ pub struct Notifiers {
     argv: Option<Vec<String>>,
     timeout: Duration,
     running: Vec<JoinHandle<()>>,
+    webhooks: Option<crate::webhook::Outbox>,
 }
 
 impl Notifiers {
@@ -61,11 +64,26 @@ impl Notifiers {
             argv: argv.filter(|a| !a.is_empty()),
             timeout,
             running: Vec::new(),
+            webhooks: None,
         }
+    }
+
+    /// Also sends every event to these webhooks.
+    pub fn with_webhooks(mut self, outbox: crate::webhook::Outbox) -> Notifiers {
+        self.webhooks = Some(outbox);
+        self
     }
 
     /// Starts the notifier for `notice`; returns at once.
     pub fn notify(&mut self, notice: Notice<'_>) {
+        if let Some(w) = &mut self.webhooks {
+            w.notify(
+                notice.event.as_str(),
+                notice.project,
+                notice.spec,
+                notice.reason,
+            );
+        }
         let Some((program, args)) = self.argv.as_ref().and_then(|a| a.split_first()) else {
             return;
         };
@@ -117,8 +135,12 @@ impl Notifiers {
         }));
     }
 
-    /// Waits for every notifier to exit or be killed (at most the timeout).
+    /// Waits for every notifier to exit or be killed, and for the webhooks' first tries (each
+    /// at most the timeout; the two run side by side).
     pub fn wait_all(&mut self) {
+        if let Some(w) = &mut self.webhooks {
+            w.finish(self.timeout);
+        }
         for h in self.running.drain(..) {
             let _ = h.join();
         }

@@ -9,6 +9,7 @@
 //! several), so a `kill -9` at any moment leaves a consistent, readable store.
 
 mod lock;
+mod queue;
 mod retry_log;
 mod schema;
 mod shared;
@@ -16,6 +17,7 @@ mod spend;
 mod sql;
 mod stats;
 mod types;
+mod webhooks;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params_from_iter};
 
 pub use lock::{Holder, LockError, SpecGuard, SpecLock, ensure_private_dir, lock_file_path};
+pub use queue::{
+    NewQueueEntry, QueueAdd, QueueEntry, QueueId, QueueIdError, QueueRemove, QueueState,
+};
 pub use retry_log::{RetryLog, RetryLogAttempt, write_retry_log};
 pub use shared::{AccountWait, BudgetSpent};
 pub use spend::{MetricsSnapshot, OutcomeCount, SpendGroup, SpendKey, SpendReport, SpendRow};
@@ -37,6 +42,7 @@ pub use types::{
     RunnerFilter, RunnerId, RunnerIdError, RunnerRecord, RunnerStatus, RunnerUpdate, TickFilter,
     TickRecord, format_ts,
 };
+pub use webhooks::{Delivery, DeliveryScope, DeliveryState, NewDelivery};
 
 use crate::procinfo;
 use crate::spec::TaskCounts;
@@ -321,8 +327,8 @@ impl Store {
         self.read(|tx| stats::retry_stats(tx.conn, since).map_err(|e| tx.err(e)))
     }
 
-    /// Delete finished runners (and their attempts) that ended before `older_than`, and waits
-    /// that expired before it. Active runners are never pruned. Returns the runners deleted.
+    /// Delete finished runners (and their attempts) that ended before `older_than`, waits
+    /// that expired before it, and done queue entries and settled webhook deliveries older than it. Active runners are never pruned. Returns the runners deleted.
     pub fn prune(&self, older_than: Timestamp) -> Result<usize, StoreError> {
         self.transaction(|tx| {
             let cutoff = older_than.as_millisecond();
@@ -336,6 +342,18 @@ impl Store {
                 .map_err(|e| tx.err(e))?;
             tx.conn
                 .execute("DELETE FROM waits WHERE until < ?1", [cutoff])
+                .map_err(|e| tx.err(e))?;
+            tx.conn
+                .execute(
+                    "DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?1",
+                    [cutoff],
+                )
+                .map_err(|e| tx.err(e))?;
+            tx.conn
+                .execute(
+                    "DELETE FROM queue WHERE state = 'done' AND updated_at < ?1",
+                    [cutoff],
+                )
                 .map_err(|e| tx.err(e))?;
             Ok(n)
         })

@@ -5,7 +5,7 @@
 //! are plain integer comparisons. Paths are TEXT when valid UTF-8, BLOB otherwise (see
 //! `sql::path_value`).
 
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 CREATE TABLE runners (
@@ -165,4 +165,55 @@ CREATE TABLE ticks (
 );
 CREATE INDEX ticks_by_spec ON ticks (project, spec, task_id, at);
 CREATE INDEX ticks_by_attempt ON ticks (attempt_id);
+"#;
+
+/// `swr serve`: the queue of (project, spec, options) entries the service starts runners for,
+/// the service's settings (the queue's pause switch), and the webhook outbox: one row per
+/// (event, URL) so that whoever is alive (the runner that raised the event, or the service)
+/// delivers it, retries it with backoff, and `swr status` can show what failed.
+const V6: &str = r#"
+CREATE TABLE queue (
+    id             INTEGER PRIMARY KEY,
+    project        TEXT NOT NULL,
+    spec           TEXT NOT NULL,
+    provider       TEXT,
+    model          TEXT,
+    priority       INTEGER NOT NULL DEFAULT 0,
+    added_at       INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    runner_id      TEXT,
+    pid            INTEGER,
+    pid_start_time INTEGER,
+    started_at     INTEGER,
+    restarts       INTEGER NOT NULL DEFAULT 0,
+    result         TEXT,
+    note           TEXT,
+    updated_at     INTEGER NOT NULL
+);
+CREATE INDEX queue_by_state ON queue (state, priority, added_at);
+
+CREATE TABLE service_settings (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id           INTEGER PRIMARY KEY,
+    url          TEXT NOT NULL,
+    format       TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    project      TEXT NOT NULL,
+    spec         TEXT NOT NULL,
+    runner_id    TEXT,
+    reason       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    tries        INTEGER NOT NULL DEFAULT 0,
+    next_try_at  INTEGER NOT NULL,
+    lease_until  INTEGER,
+    last_error   TEXT,
+    delivered_at INTEGER
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_try_at);
+CREATE INDEX webhook_deliveries_by_runner ON webhook_deliveries (runner_id);
 "#;

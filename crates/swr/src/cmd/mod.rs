@@ -7,8 +7,10 @@ pub mod demo;
 pub mod doctor;
 pub mod evidence;
 pub mod metrics;
+pub mod queue;
 pub mod run;
 pub mod runners;
+pub mod service;
 pub mod sim;
 pub mod specs;
 

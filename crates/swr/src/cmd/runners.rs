@@ -46,7 +46,7 @@ fn open_store_to_read(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Marks dead runners crashed and kills what they left behind, saying so.
-fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
+pub fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
     let reaped = swr_core::runner::reconcile_and_reap(store, &config.lock_dir())?;
     for r in &reaped {
         eprintln!("swr: {}", r.describe());
@@ -54,26 +54,100 @@ fn reap_dead(store: &Store, config: &Config) -> anyhow::Result<usize> {
     Ok(reaped.len())
 }
 
-/// A runner as `swr status --json` shows it: the record, and for an active one whether its
-/// process is really alive (false: it died without cleaning up; `--reap` records that).
-/// It also carries the rate-limit waits a later `swr run` of its spec would wait for: the
-/// spec's own, and the shared clock of its provider account (this config's `account`).
-#[derive(serde::Serialize)]
-struct RunnerView<'a> {
+/// A runner as `swr status --json` and `GET /api/runners` show it: the record, and for an
+/// active one whether its process is really alive (false: it died without cleaning up;
+/// `--reap` records that). It also carries the rate-limit waits a later `swr run` of its spec
+/// would wait for (the spec's own, and the shared clock of its provider account: this
+/// config's `account`), and its webhook deliveries that did not go through.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunnerView {
     #[serde(flatten)]
-    record: &'a RunnerRecord,
+    pub record: RunnerRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
-    alive: Option<bool>,
-    rate_limit_wait: Option<PendingWait>,
-    account_rate_limit_wait: Option<PendingWait>,
+    pub alive: Option<bool>,
+    pub rate_limit_wait: Option<PendingWait>,
+    pub account_rate_limit_wait: Option<PendingWait>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhook_failures: Vec<WebhookFailure>,
 }
 
-#[derive(serde::Serialize)]
-struct PendingWait {
+/// A webhook delivery that failed (given up) or is waiting for a retry after failing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebhookFailure {
+    pub url: String,
+    pub event: String,
+    /// `failed` (given up) or `pending` (retried later).
+    pub state: String,
+    pub tries: u32,
+    pub error: Option<String>,
+}
+
+/// Which runners a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerQuery {
+    /// Only active runners.
+    pub active: bool,
+    /// Every runner recorded, not only the latest of each spec plus the active ones.
+    pub all: bool,
+    pub spec: Option<String>,
+}
+
+/// The runners a listing shows, newest first: by default the latest runner of each spec plus
+/// every active one. Only looks; never reaps.
+pub fn runner_views(
+    config: &Config,
+    store: &Store,
+    q: &RunnerQuery,
+) -> anyhow::Result<Vec<RunnerView>> {
+    let mut runners = store.runners(&RunnerFilter {
+        active_only: q.active,
+        ..Default::default()
+    })?;
+    if let Some(spec) = &q.spec {
+        runners.retain(|r| &r.spec == spec);
+    }
+    if !q.all && !q.active {
+        // One line per spec: its latest runner, plus every active one.
+        let mut seen = std::collections::BTreeSet::new();
+        runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+        runners
+            .retain(|r| r.status.is_active() || seen.insert((r.project.clone(), r.spec.clone())));
+    }
+    runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    let problems = store.delivery_problems(200)?;
+    let lock_dir = config.lock_dir();
+    let mut views = Vec::with_capacity(runners.len());
+    for r in runners {
+        views.push(RunnerView {
+            alive: r
+                .status
+                .is_active()
+                .then(|| swr_core::store::runner_alive(&r, &lock_dir)),
+            rate_limit_wait: pending_wait(store, &r)?,
+            account_rate_limit_wait: pending_account_wait(store, config, &r)?,
+            webhook_failures: problems
+                .iter()
+                .filter(|d| d.runner_id.as_ref() == Some(&r.runner_id))
+                .map(|d| WebhookFailure {
+                    url: d.url.clone(),
+                    event: d.event.clone(),
+                    state: d.state.as_str().to_string(),
+                    tries: d.tries,
+                    error: d.last_error.clone(),
+                })
+                .collect(),
+            record: r,
+        });
+    }
+    Ok(views)
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingWait {
     /// RFC 3339, like every time of the status JSON.
     #[serde(serialize_with = "ser_ts")]
-    until: Timestamp,
-    reason: String,
+    pub until: Timestamp,
+    pub reason: String,
 }
 
 fn ser_ts<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -116,39 +190,20 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
             eprintln!("swr: no dead runner to clean up");
         }
     }
-    let mut runners = store.runners(&RunnerFilter {
-        active_only: args.active,
-        ..Default::default()
-    })?;
-    if let Some(spec) = &args.spec {
-        runners.retain(|r| &r.spec == spec);
-    }
-    if !args.all && !args.active {
-        // One line per spec: its latest runner, plus every active one.
-        let mut seen = std::collections::BTreeSet::new();
-        runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-        runners
-            .retain(|r| r.status.is_active() || seen.insert((r.project.clone(), r.spec.clone())));
-    }
-    runners.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-    let lock_dir = config.lock_dir();
-    let mut views = Vec::with_capacity(runners.len());
-    for r in &runners {
-        views.push(RunnerView {
-            record: r,
-            alive: r
-                .status
-                .is_active()
-                .then(|| swr_core::store::runner_alive(r, &lock_dir)),
-            rate_limit_wait: pending_wait(&store, r)?,
-            account_rate_limit_wait: pending_account_wait(&store, config, r)?,
-        });
-    }
+    let views = runner_views(
+        config,
+        &store,
+        &RunnerQuery {
+            active: args.active,
+            all: args.all,
+            spec: args.spec.clone(),
+        },
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(exit::OK);
     }
-    if runners.is_empty() {
+    if views.is_empty() {
         println!(
             "No runners yet. Start one with `swr run --project DIR --spec NAME` (or `swr demo`)."
         );
@@ -156,12 +211,31 @@ pub fn status(config: &Config, args: &StatusArgs) -> anyhow::Result<u8> {
     }
     let p = Paint::stdout();
     for v in &views {
-        print_runner(&p, v.record);
+        print_runner(&p, &v.record);
         if v.alive == Some(false) {
             println!(
                 "          {}",
                 p.red("its swr process is gone: `swr status --reap` marks it crashed and kills what it left")
             );
+        }
+        for w in &v.webhook_failures {
+            let what = if w.state == "failed" {
+                format!(
+                    "webhook {} ({}) failed after {} tries",
+                    w.url, w.event, w.tries
+                )
+            } else {
+                format!(
+                    "webhook {} ({}) failed {} time(s), retried later (by this runner or `swr serve`)",
+                    w.url, w.event, w.tries
+                )
+            };
+            let err = w
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            println!("          {}", p.yellow(&safe(&format!("{what}{err}"))));
         }
         // An active runner shows its own wait above; a stopped one's waits still hold the
         // next run, and nothing else would say so.
@@ -517,43 +591,85 @@ fn clear_wait(store: &Store, config: &Config, r: &RunnerRecord) -> anyhow::Resul
     Ok(())
 }
 
-pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
-    let store = open_store(config)?;
-    let r = find_runner(config, &store, &args.target, args.project.as_deref())?;
+/// What asking a runner to stop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSent {
+    /// It had already ended, with this status.
+    NotActive(RunnerStatus),
+    /// Its process was gone: it is now marked crashed (and what it left killed).
+    WasDead,
+    /// SIGTERM (or, with `kill`, two SIGINTs: "kill the agent now") was sent.
+    Signalled,
+}
+
+/// Asks a runner to stop, the way `swr stop` does: only the very process that registered is
+/// signalled (a recycled pid is left alone); a dead one is reaped instead. A runner that has
+/// already ended has its pending rate-limit waits cleared. Returns at once; the caller clears
+/// the waits of a signalled runner when it has ended (a stopping runner sets no new wait, so
+/// clearing at once is final too).
+pub fn stop_runner(
+    config: &Config,
+    store: &Store,
+    r: &RunnerRecord,
+    kill: bool,
+) -> anyhow::Result<StopSent> {
     if !r.status.is_active() {
-        println!(
-            "runner {} ({}) is not running: {}",
-            r.runner_id,
-            safe(&r.spec),
-            r.status.as_str()
-        );
-        clear_wait(&store, config, &r)?;
-        return Ok(exit::OK);
+        clear_wait(store, config, r)?;
+        return Ok(StopSent::NotActive(r.status));
     }
     // Signal only the very process that registered: a recycled pid is left alone.
-    if !swr_core::store::runner_alive(&r, &config.lock_dir()) {
-        reap_dead(&store, config)?;
-        println!("runner {} was no longer alive; marked crashed", r.runner_id);
-        clear_wait(&store, config, &r)?;
-        return Ok(exit::OK);
+    if !swr_core::store::runner_alive(r, &config.lock_dir()) {
+        reap_dead(store, config)?;
+        clear_wait(store, config, r)?;
+        return Ok(StopSent::WasDead);
     }
-    let sig = if args.kill {
+    let sig = if kill {
         nix::sys::signal::Signal::SIGINT
     } else {
         nix::sys::signal::Signal::SIGTERM
     };
     let pid = nix::unistd::Pid::from_raw(r.pid as i32);
     nix::sys::signal::kill(pid, sig)?;
-    if args.kill {
+    if kill {
         // A second SIGINT is the runner's "kill the agent now".
         std::thread::sleep(Duration::from_millis(50));
         let _ = nix::sys::signal::kill(pid, sig);
     }
+    Ok(StopSent::Signalled)
+}
+
+/// [`stop_runner`] without waiting, as `--no-wait` and `POST /api/runners/{id}/stop` do.
+pub fn stop_runner_no_wait(
+    config: &Config,
+    store: &Store,
+    r: &RunnerRecord,
+    kill: bool,
+) -> anyhow::Result<StopSent> {
+    let sent = stop_runner(config, store, r, kill)?;
+    if sent == StopSent::Signalled {
+        clear_wait(store, config, r)?;
+    }
+    Ok(sent)
+}
+
+pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let r = find_runner(config, &store, &args.target, args.project.as_deref())?;
     if args.no_wait {
-        println!("asked runner {} ({}) to stop", r.runner_id, safe(&r.spec));
-        // A stopping runner never sets a new wait: clearing it now is final.
-        clear_wait(&store, config, &r)?;
+        match stop_runner_no_wait(config, &store, &r, args.kill)? {
+            StopSent::Signalled => {
+                println!("asked runner {} ({}) to stop", r.runner_id, safe(&r.spec))
+            }
+            other => say_not_stopped(&r, other),
+        }
         return Ok(exit::OK);
+    }
+    match stop_runner(config, &store, &r, args.kill)? {
+        StopSent::Signalled => {}
+        other => {
+            say_not_stopped(&r, other);
+            return Ok(exit::OK);
+        }
     }
     let deadline = Instant::now() + config.stop_grace + Duration::from_secs(10);
     eprint!("stopping runner {} ({})…", r.runner_id, safe(&r.spec));
@@ -577,6 +693,21 @@ pub fn stop(config: &Config, args: &StopArgs) -> anyhow::Result<u8> {
             }
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
+    }
+}
+
+fn say_not_stopped(r: &RunnerRecord, sent: StopSent) {
+    match sent {
+        StopSent::NotActive(status) => println!(
+            "runner {} ({}) is not running: {}",
+            r.runner_id,
+            safe(&r.spec),
+            status.as_str()
+        ),
+        StopSent::WasDead => {
+            println!("runner {} was no longer alive; marked crashed", r.runner_id)
+        }
+        StopSent::Signalled => {}
     }
 }
 
