@@ -1473,3 +1473,209 @@ fn a_read_only_store_reads_and_refuses_writes() {
             .is_empty()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The run queue and the webhook outbox (`swr serve`)
+
+fn queue_new(project: &Path, spec: &str, priority: i64) -> NewQueueEntry {
+    NewQueueEntry {
+        project: project.to_path_buf(),
+        spec: spec.into(),
+        provider: None,
+        model: None,
+        priority,
+    }
+}
+
+fn added(a: QueueAdd) -> QueueEntry {
+    match a {
+        QueueAdd::Added(e) => e,
+        QueueAdd::Duplicate(e) => panic!("unexpected duplicate of {}", e.id),
+    }
+}
+
+#[test]
+fn queue_orders_by_priority_then_age_and_refuses_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite3")).unwrap();
+    let p = dir.path();
+    let a = added(store.queue_add(&queue_new(p, "a", 0)).unwrap());
+    let b = added(store.queue_add(&queue_new(p, "b", 5)).unwrap());
+    let c = added(store.queue_add(&queue_new(p, "c", 0)).unwrap());
+    match store.queue_add(&queue_new(p, "a", 9)).unwrap() {
+        QueueAdd::Duplicate(e) => assert_eq!(e.id, a.id),
+        QueueAdd::Added(e) => panic!("a second entry {} for a queued spec", e.id),
+    }
+    let order: Vec<String> = store
+        .queue(false)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.spec)
+        .collect();
+    assert_eq!(order, ["b", "a", "c"]);
+
+    // Running entries list first; a running one cannot be removed.
+    assert!(
+        store
+            .transaction(|tx| tx.queue_mark_running(c.id, 4242, Some(7)))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transaction(|tx| tx.queue_mark_running(c.id, 4243, None))
+            .unwrap(),
+        "already running"
+    );
+    let order: Vec<String> = store
+        .queue(false)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.spec)
+        .collect();
+    assert_eq!(order, ["c", "b", "a"]);
+    assert!(matches!(
+        store.queue_remove(c.id).unwrap(),
+        QueueRemove::Running(_)
+    ));
+
+    // An interruption puts it back (counted); a graceful stop too (not counted); an end is done.
+    store
+        .transaction(|tx| tx.queue_requeue(c.id, "interrupted", true))
+        .unwrap();
+    let e = store.queue_entry(c.id).unwrap().unwrap();
+    assert_eq!((e.state, e.restarts, e.pid), (QueueState::Queued, 1, None));
+    store
+        .transaction(|tx| tx.queue_mark_running(c.id, 1, None))
+        .unwrap();
+    store
+        .transaction(|tx| tx.queue_requeue(c.id, "service stopped", false))
+        .unwrap();
+    assert_eq!(store.queue_entry(c.id).unwrap().unwrap().restarts, 1);
+    store
+        .transaction(|tx| tx.queue_mark_running(c.id, 1, None))
+        .unwrap();
+    store
+        .transaction(|tx| tx.queue_finish(c.id, "completed", "done"))
+        .unwrap();
+    let e = store.queue_entry(c.id).unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.result.as_deref()),
+        (QueueState::Done, Some("completed"))
+    );
+    assert_eq!(
+        store.queue(false).unwrap().len(),
+        2,
+        "done entries are history"
+    );
+    assert_eq!(store.queue(true).unwrap().len(), 3);
+    // A done spec can be queued again.
+    added(store.queue_add(&queue_new(p, "c", 0)).unwrap());
+    assert!(matches!(
+        store.queue_remove(b.id).unwrap(),
+        QueueRemove::Removed(_)
+    ));
+    assert!(matches!(
+        store.queue_remove(b.id).unwrap(),
+        QueueRemove::NotFound
+    ));
+
+    assert!(!store.queue_paused().unwrap());
+    store.set_queue_paused(true).unwrap();
+    assert!(
+        Store::open(&dir.path().join("s.sqlite3"))
+            .unwrap()
+            .queue_paused()
+            .unwrap(),
+        "kept in the store"
+    );
+}
+
+#[test]
+fn webhook_deliveries_are_leased_retried_and_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite3")).unwrap();
+    let r1 = id("r-20260101T000000-0001");
+    let row = |url: &str, runner: &RunnerId| NewDelivery {
+        url: url.into(),
+        format: "json".into(),
+        event: "completed".into(),
+        project: dir.path().to_path_buf(),
+        spec: "s".into(),
+        runner_id: Some(runner.clone()),
+        reason: "every task is done".into(),
+    };
+    store
+        .add_deliveries(&[
+            row("http://a", &r1),
+            row("http://b", &id("r-20260101T000000-0002")),
+        ])
+        .unwrap();
+    let now = Timestamp::now();
+    let lease = Duration::from_secs(30);
+    let mine = store
+        .claim_deliveries(&DeliveryScope::Runner(r1.clone()), now, lease, 10)
+        .unwrap();
+    assert_eq!(mine.len(), 1, "a runner takes only its own");
+    assert_eq!(mine[0].url, "http://a");
+    // Held: nobody else takes it until the lease ends.
+    let all = store
+        .claim_deliveries(&DeliveryScope::All, now, lease, 10)
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|d| d.url.as_str()).collect::<Vec<_>>(),
+        ["http://b"]
+    );
+    assert!(
+        store
+            .claim_deliveries(&DeliveryScope::All, now, lease, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + SignedDuration::from_secs(31);
+    assert_eq!(
+        store
+            .claim_deliveries(&DeliveryScope::All, later, lease, 10)
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A failed try with a retry time stays pending (and is a problem to show); without, failed.
+    let retry = later + SignedDuration::from_secs(2);
+    store
+        .record_delivery_try(mine[0].id, Err("HTTP 500"), Some(retry))
+        .unwrap();
+    store
+        .record_delivery_try(all[0].id, Err("connection refused"), None)
+        .unwrap();
+    let due = store
+        .next_delivery_due(&DeliveryScope::Runner(r1.clone()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(due.as_millisecond(), retry.as_millisecond());
+    let problems = store.delivery_problems(10).unwrap();
+    assert_eq!(problems.len(), 2);
+    let failed = problems.iter().find(|d| d.url == "http://b").unwrap();
+    assert_eq!(
+        (failed.state, failed.tries, failed.last_error.as_deref()),
+        (DeliveryState::Failed, 1, Some("connection refused"))
+    );
+    let redo = store
+        .claim_deliveries(&DeliveryScope::All, retry, lease, 10)
+        .unwrap();
+    assert_eq!(redo.len(), 1);
+    store.record_delivery_try(redo[0].id, Ok(()), None).unwrap();
+    let d = store
+        .deliveries(10)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.url == "http://a")
+        .unwrap();
+    assert_eq!((d.state, d.tries), (DeliveryState::Delivered, 2));
+    assert!(d.delivered_at.is_some());
+    assert_eq!(
+        store.delivery_problems(10).unwrap().len(),
+        1,
+        "only the given-up one is left"
+    );
+}
