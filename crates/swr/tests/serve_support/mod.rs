@@ -349,3 +349,17 @@ pub fn kill9(pid: u32) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `GET url`'s body when it answers 200, else None (nothing listening yet, an error status).
+pub fn try_get(url: &str) -> Option<String> {
+    let a: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut r = a.get(url).call().ok()?;
+    if r.status().as_u16() != 200 {
+        return None;
+    }
+    r.body_mut().read_to_string().ok()
+}

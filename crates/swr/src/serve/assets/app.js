@@ -307,10 +307,10 @@ async function loadDashboard() {
   } catch (e) { /* the next state event retries */ }
 }
 
-// At most one dashboard reload every 2 s, however fast the store changes.
+// At most one dashboard reload a second, however fast the store changes.
 function scheduleDashboard() {
   if (scheduleDashboard.pending) return;
-  const wait = Math.max(0, 2000 - (Date.now() - (scheduleDashboard.last || 0)));
+  const wait = Math.max(0, 1000 - (Date.now() - (scheduleDashboard.last || 0)));
   scheduleDashboard.pending = setTimeout(() => {
     scheduleDashboard.pending = null;
     scheduleDashboard.last = Date.now();
