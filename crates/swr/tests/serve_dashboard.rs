@@ -149,6 +149,24 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// Clicks the element `css` finds, the way a user would (WebDriver's click: it must be visible
+/// and enabled). The page redraws live, so an element found just before a redraw may be gone:
+/// then it is found again.
+async fn click(c: &Client, css: &str) {
+    let deadline = Instant::now() + T;
+    loop {
+        let r = match c.find(Locator::Css(css)).await {
+            Ok(el) => el.click().await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("cannot click {css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 const CARD: &str = "document.querySelector('.runner[data-spec=\"feat\"]')";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,12 +206,7 @@ async fn dashboard_shows_a_runner_its_retry_and_log_and_stops_it() {
     assert!(card[2].as_str().unwrap().contains("last: crash"), "{card}");
 
     // The live log of the selected runner: the retry's attempt log.
-    c.find(Locator::Css(".runner[data-spec=\"feat\"] button.log-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, ".runner[data-spec=\"feat\"] button.log-btn").await;
     wait_js(
         &c,
         "the retry's log",
@@ -241,12 +254,7 @@ async fn dashboard_shows_a_runner_its_retry_and_log_and_stops_it() {
     c.set_window_size(1280, 900).await.unwrap();
 
     // Stop it with its button: the card and the log say so, and so does the store.
-    c.find(Locator::Css(".runner[data-spec=\"feat\"] button.stop"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, ".runner[data-spec=\"feat\"] button.stop").await;
     wait_js(
         &c,
         "the stopped runner",
@@ -272,14 +280,7 @@ async fn dashboard_shows_a_runner_its_retry_and_log_and_stops_it() {
     assert_eq!(r["status"], "stopped", "{r}");
 
     // Start it again from the project list: a new runner appears.
-    c.find(Locator::Css(
-        ".project .spec-row[data-spec=\"feat\"] button.start",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(&c, ".project .spec-row[data-spec=\"feat\"] button.start").await;
     wait_js(
         &c,
         "a new runner from the Start button",

@@ -330,13 +330,18 @@ function applyState(s) {
   const queued = S.queue.entries.filter((e) => e.state === 'queued').length;
   $('#summary').textContent = active + ' active runner(s) · ' + queued + ' queued' +
     (S.problems.length ? ' · ' + S.problems.length + ' webhook problem(s)' : '');
-  renderRunners();
-  renderQueue();
+  // Redraw only what changed: a click never lands on a card that is being replaced for nothing.
+  const rk = JSON.stringify(S.runners);
+  if (rk !== applyState.runnersKey) { applyState.runnersKey = rk; renderRunners(); }
+  const qk = JSON.stringify(S.queue);
+  if (qk !== applyState.queueKey) { applyState.queueKey = qk; renderQueue(); }
   scheduleDashboard();
   // A runner that ended changed its spec's tasks.md for good: reread the projects.
   const ended = S.runners.some((r) => before.has(r.runner_id) && before.get(r.runner_id) !== r.status);
+  const tk = JSON.stringify(S.runners.map((r) => [r.project, r.spec, r.tasks]));
   if (ended || before.size !== S.runners.length) loadProjects();
-  else renderProjects();
+  else if (tk !== applyState.tasksKey) renderProjects();
+  applyState.tasksKey = tk;
 }
 
 function connect() {
