@@ -463,3 +463,78 @@ fn the_queue_waits_while_paused_and_within_the_cap() {
     assert_eq!(l["state"], "queued", "{q}");
     drop(svc);
 }
+
+#[test]
+fn one_service_per_store() {
+    let w = World::new(1, json!({}));
+    let _svc = Service::start(&w, "hang", &[]);
+    let out = w
+        .cmd("hang")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another swr serve (pid "), "{err}");
+}
+
+#[test]
+fn service_install_writes_a_systemd_unit_and_uninstall_removes_it() {
+    let w = World::new(1, json!({}));
+    let unit = w.dir.path().join("xdg-config/systemd/user/swr.service");
+    let out = w
+        .cmd("")
+        .args([
+            "service",
+            "install",
+            "--listen",
+            "0.0.0.0:9000",
+            "--token-file",
+            "tok",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("systemctl --user enable --now swr.service"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains("\nRestart=on-failure\n"), "{text}");
+    let exec = text.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    // Absolute paths: the unit does not run in this directory.
+    assert!(
+        exec.contains(&format!("\"--config\" \"{}\"", w.config.display())),
+        "{exec}"
+    );
+    assert!(
+        exec.contains(&format!(
+            "\"--token-file\" \"{}\"",
+            w.dir.path().join("tok").display()
+        )),
+        "{exec}"
+    );
+    assert!(
+        exec.contains("\"serve\" \"--listen\" \"0.0.0.0:9000\""),
+        "{exec}"
+    );
+    // `systemctl enable` links it; uninstall removes the link and the unit.
+    let wants = unit.parent().unwrap().join("default.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(&unit, wants.join("swr.service")).unwrap();
+    let out = w.cmd("").args(["service", "uninstall"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(!unit.exists());
+    assert!(std::fs::symlink_metadata(wants.join("swr.service")).is_err());
+    let bad = w
+        .cmd("")
+        .args(["service", "install", "--listen", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -331,6 +331,7 @@ fn list(store: &Store, json: bool, all: bool) -> anyhow::Result<u8> {
                 .unwrap_or_default(),
             e.runner_id
                 .as_ref()
+                .filter(|_| e.state != QueueState::Queued)
                 .map(|r| format!("  runner {r}"))
                 .unwrap_or_default(),
         );

@@ -76,10 +76,48 @@ fn token(args: &ServeArgs, loopback: bool) -> anyhow::Result<Option<String>> {
     Ok(Some(bytes.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
+/// One service per store: two would both start the same queued entries. The kernel drops
+/// the lock when the service dies, kill -9 included.
+fn lock_service(config: &Config) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(&config.cache_dir)
+        .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
+    let path = config.cache_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)?;
+            lock.rewind()?;
+            write!(lock, "{}", std::process::id())?;
+            Ok(lock)
+        }
+        Err((mut file, _)) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(ExitError::new(
+                exit::TEMPFAIL,
+                format!(
+                    "another swr serve (pid {}) already serves the store in {}; stop it first",
+                    holder.trim(),
+                    config.cache_dir.display()
+                ),
+            )
+            .into())
+        }
+    }
+}
+
 pub fn run(config: Config, config_file: Option<&Path>, args: &ServeArgs) -> anyhow::Result<u8> {
     let addr = check_listen(&args.listen).map_err(ExitError::usage)?;
     let loopback = addr.ip().is_loopback();
     let token = token(args, loopback)?;
+    let _lock = lock_service(&config)?;
     let store = Arc::new(Store::open(&config.store_path())?);
     // The same reconciliation `swr run` does at its start, before anything is served: the
     // first page and the first scheduling pass see runners that died as crashed.

@@ -28,7 +28,7 @@ impl Service {
     pub fn start(w: &World, plan: &str, args: &[&str]) -> Service {
         let mut cmd = w.cmd(plan);
         cmd.arg("serve");
-        if !args.iter().any(|a| *a == "--listen") {
+        if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
         cmd.args(args);
