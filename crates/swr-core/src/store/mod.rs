@@ -1,8 +1,9 @@
 //! The state store: one SQLite database (WAL) shared by every `swr run` process (writers) and
-//! by the TUI, `swr status`, `swr stats` and `swr metrics` (readers). It owns the schema, the
-//! runner and attempt records (with their tokens and cost), the evidence of ticks, each spec's
-//! spend across runs, persisted rate-limit waits, retry statistics and spend sums, the per-spec
-//! liveness lock ([`SpecLock`]), crash reconciliation and the Python-compatible retry log files.
+//! by the TUI, `swr status`, `swr stats`, `swr metrics` and `swr serve`. It owns the schema,
+//! the runner and attempt records (with their tokens and cost), the evidence of ticks, each
+//! spec's spend across runs, persisted rate-limit waits, retry statistics and spend sums, the
+//! per-spec liveness lock ([`SpecLock`]), crash reconciliation, the Python-compatible retry log
+//! files, the run queue of `swr serve` (`queue`) and the webhook outbox (`webhooks`).
 //!
 //! It must not spawn or signal processes, and it decides nothing about retries, budgets or
 //! ticks: it records what the runner decided. Every transition is one transaction ([`Store::transaction`] groups

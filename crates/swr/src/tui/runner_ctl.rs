@@ -1,6 +1,6 @@
-//! Starting and stopping runners from the TUI. A runner is a detached `swr run` process in its
-//! own session, with stdin closed and its output in a file under `<cache_dir>/tui/`, so it
-//! survives the TUI; stopping goes the way of `swr stop`: SIGTERM to the runner pid after
+//! Starting and stopping runners from the TUI and `swr serve`. A runner is a detached `swr run`
+//! process in its own session, with stdin closed and its output in a file (under
+//! `<cache_dir>/tui/`, or `<cache_dir>/serve/`), so it survives whoever started it; stopping goes the way of `swr stop`: SIGTERM to the runner pid after
 //! checking that pid and start time still name the same process. Nothing here touches the
 //! store: the TUI observes the runner through it like any other.
 
