@@ -9,6 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 n=${1:-2000}
 bin=$(realpath "${SWR_BIN:-target/release/swr}")
+unset SWR_BIN
 dir=$(mktemp -d /tmp/swr-serve-bench.XXXXXX)
 cfg=$("$here/tui_setup.sh" "$dir" "$n")
 # A copy of the binary under $dir: its path is unique, so pgrep finds only our processes.
