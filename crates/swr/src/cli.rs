@@ -552,6 +552,10 @@ Examples:
   swr queue add -s auth --priority 5       the project containing the current directory")]
     Add(QueueAddArgs),
     /// List the queue: running entries, then queued ones in the order they start.
+    #[command(after_help = "\
+Examples:
+  swr queue ls
+  swr queue ls --all --json | jq '.entries[] | {id, spec, state, result}'")]
     Ls {
         /// Print JSON: {paused, entries: [...]}.
         #[arg(long)]
@@ -561,13 +565,22 @@ Examples:
         all: bool,
     },
     /// Remove a queued (or ended) entry. A running one: stop its runner first.
+    #[command(after_help = "\
+Examples:
+  swr queue rm 3")]
     Rm {
         /// The entry's id, from `swr queue ls`.
         id: String,
     },
     /// Start nothing new from the queue (running runners go on).
+    #[command(after_help = "\
+Examples:
+  swr queue pause")]
     Pause,
     /// Start queued entries again.
+    #[command(after_help = "\
+Examples:
+  swr queue resume")]
     Resume,
 }
 
@@ -615,6 +628,14 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Write the unit (systemd user unit; launchd agent on macOS) and print how to enable it.
+    #[command(after_help = "\
+The unit runs `swr serve` with these --listen and --token-file, this --config, and this
+shell's PATH; Restart=on-failure brings it back after a crash.
+
+Examples:
+  swr service install
+  swr service install --listen 0.0.0.0:8787 --token-file ~/.config/swr-token
+  swr service install --print")]
     Install {
         #[command(flatten)]
         serve: ServeArgs,
@@ -622,6 +643,9 @@ pub enum ServiceCommand {
         #[arg(long)]
         print: bool,
     },
-    /// Remove the unit written by `install` (stop and disable it first: the command is printed).
+    /// Remove the unit written by `install` and its enable link; prints how to stop a running one.
+    #[command(after_help = "\
+Examples:
+  swr service uninstall")]
     Uninstall,
 }

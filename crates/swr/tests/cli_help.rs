@@ -21,6 +21,16 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["config", "path"],
     &["doctor"],
     &["completions"],
+    &["queue"],
+    &["queue", "add"],
+    &["queue", "ls"],
+    &["queue", "rm"],
+    &["queue", "pause"],
+    &["queue", "resume"],
+    &["serve"],
+    &["service"],
+    &["service", "install"],
+    &["service", "uninstall"],
 ];
 
 #[test]

@@ -603,3 +603,43 @@ fn the_readme_lists_every_key() {
         .collect();
     assert!(missing.is_empty(), "not in the README: {missing:?}");
 }
+
+#[test]
+fn webhooks_take_urls_or_objects_and_errors_name_the_entry() {
+    let c = load_file(
+        r#"{"notify_webhooks": ["https://hooks.slack.com/services/x", {"url": "http://127.0.0.1:9/h", "format": "ntfy"}]}"#,
+    )
+    .unwrap();
+    let formats: Vec<&str> = c
+        .notify_webhooks
+        .iter()
+        .map(|t| t.format.as_str())
+        .collect();
+    assert_eq!(formats, ["slack", "ntfy"]);
+    assert_eq!(
+        c.values["notify_webhooks"][0],
+        serde_json::json!({"url": "https://hooks.slack.com/services/x", "format": "slack"}),
+        "normal form: objects"
+    );
+    let e = load_err(
+        r#"{"notify_webhooks": ["https://a.example/h", {"url": "https://b", "format": "teams"}]}"#,
+    );
+    assert!(
+        e.contains("key \"notify_webhooks\": entry 2: unknown format \"teams\""),
+        "{e}"
+    );
+    let e = load_err(r#"{"notify_webhooks": "https://a.example/h"}"#);
+    assert!(e.contains("expected an array of webhook URLs"), "{e}");
+    // From the environment: a comma-separated list.
+    let c = Config::load(&LoadOptions {
+        env: vec![(
+            "SWR_NOTIFY_WEBHOOKS".into(),
+            "http://127.0.0.1:1/a, https://ntfy.sh/t".into(),
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.notify_webhooks.len(), 2);
+    assert_eq!(c.notify_webhooks[1].format.as_str(), "ntfy");
+    assert!(Config::defaults().notify_webhooks.is_empty());
+}
