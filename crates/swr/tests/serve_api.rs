@@ -281,7 +281,7 @@ fn a_non_loopback_bind_needs_the_token() {
 fn sigterm_stops_runners_and_keeps_their_entries_queued() {
     let w = World::new(2, json!({}));
     let e = queue_add(&w, &w.project, "feat", &[]);
-    let mut svc = Service::start(&w, "hang", &[]);
+    let mut svc = Service::start(&w, "hang,hang", &[]);
     let runners = svc.wait_json("/api/runners", "the runner", T, |v| {
         runner_of(v, "feat").is_some_and(|r| r["status"] == "running" && !r["log_path"].is_null())
     });
@@ -295,7 +295,8 @@ fn sigterm_stops_runners_and_keeps_their_entries_queued() {
     assert_eq!(q["restarts"], 0, "a graceful stop is no interruption: {q}");
 
     // Started again, the service resumes it with a new runner.
-    let svc = Service::start(&w, "hang", &[]);
+    let svc = Service::start(&w, "hang,hang", &[]);
+    // (Each runner's agent hangs: the sim plan has a step per start.)
     svc.wait_json("/api/runners", "a new runner for the entry", T, |v| {
         runner_of(v, "feat").is_some_and(|r| r["status"] == "running" && r["runner_id"] != first)
     });
@@ -310,7 +311,7 @@ fn restart_after_kill_9_resumes_interrupted_runs_not_a_stopped_one() {
     let ea = queue_add(&w, &w.project, "feat", &[]);
     let eb = queue_add(&w, &b, "feat", &[]);
     let ec = queue_add(&w, &c, "feat", &["--priority", "-1"]);
-    let mut svc = Service::start(&w, "hang", &[]);
+    let mut svc = Service::start(&w, "hang,hang", &[]);
     let running = |v: &Value| {
         v["entries"].as_array().is_some_and(|es| {
             es.iter()
@@ -329,7 +330,7 @@ fn restart_after_kill_9_resumes_interrupted_runs_not_a_stopped_one() {
 
     // kill -9 of the service alone: its runners go on, and the next service adopts them.
     svc.kill9();
-    let svc = Service::start(&w, "hang", &[]);
+    let svc = Service::start(&w, "hang,hang", &[]);
     let q = svc.wait_json("/api/queue", "the same three entries running", T, running);
     let again: Vec<Value> = q["entries"]
         .as_array()
@@ -372,7 +373,7 @@ fn restart_after_kill_9_resumes_interrupted_runs_not_a_stopped_one() {
         killed.push(rid);
     }
 
-    let svc = Service::start(&w, "hang", &[]);
+    let svc = Service::start(&w, "hang,hang", &[]);
     let q = svc.wait_json(
         "/api/queue?all=true",
         "the two interrupted entries running again",

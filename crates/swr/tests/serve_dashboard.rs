@@ -172,8 +172,9 @@ const CARD: &str = "document.querySelector('.runner[data-spec=\"feat\"]')";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_a_runner_its_retry_and_log_and_stops_it() {
     let w = World::new(3, json!({"max_concurrent_agents": 2}));
-    // The agent crashes once, then hangs: the runner stays at Retry: 1/3.
-    let svc = Service::start(&w, "crash,hang", &[]);
+    // The agent crashes once, then hangs: the runner stays at Retry: 1/3. The runner started
+    // again at the end hangs too.
+    let svc = Service::start(&w, "crash,hang,hang", &[]);
     let browser = Browser::start();
     let c = browser.client().await;
     c.goto(&svc.base).await.unwrap();

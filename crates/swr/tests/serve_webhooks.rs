@@ -204,7 +204,7 @@ fn undelivered_events_show_in_status_and_the_service_delivers_them() {
     let rx = Receiver::start(vec![503], false);
     let w = World::new(
         1,
-        json!({"notify_webhooks": [{"url": rx.url("/ntfy"), "format": "ntfy"}], "notify_timeout_seconds": 0.5}),
+        json!({"notify_webhooks": [{"url": rx.url("/ntfy"), "format": "ntfy"}], "notify_timeout_seconds": 1}),
     );
     let res = w.run("ok");
     assert_eq!(res.code, 0, "{}", res.stderr);
