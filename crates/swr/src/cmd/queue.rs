@@ -13,6 +13,7 @@ use swr_core::store::{
 use crate::cli::{QueueAddArgs, QueueCommand};
 use crate::exit::{self, ExitError};
 use crate::style::Paint;
+use crate::text::one_line as safe;
 
 /// What to queue, as typed (CLI flags or the API's JSON body), before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -220,13 +221,13 @@ pub fn run(config: &Config, cmd: &QueueCommand) -> anyhow::Result<u8> {
                     println!(
                         "removed queue entry {} ({} of {})",
                         e.id,
-                        e.spec,
-                        e.project.display()
+                        safe(&e.spec),
+                        safe(&e.project.display().to_string())
                     );
                     Ok(exit::OK)
                 }
                 Err(RemoveError::Store(e)) => Err(e.into()),
-                Err(e) => Err(ExitError::usage(e.to_string()).into()),
+                Err(e) => Err(ExitError::usage(safe(&e.to_string())).into()),
             }
         }
         QueueCommand::Pause => {
@@ -275,8 +276,8 @@ fn add(config: &Config, store: &Store, args: &QueueAddArgs) -> anyhow::Result<u8
                 println!(
                     "queued entry {}: {} of {} (priority {}){}",
                     e.id,
-                    e.spec,
-                    e.project.display(),
+                    safe(&e.spec),
+                    safe(&e.project.display().to_string()),
                     e.priority,
                     if store.queue_paused()? {
                         "; the queue is paused (`swr queue resume`)"
@@ -288,7 +289,7 @@ fn add(config: &Config, store: &Store, args: &QueueAddArgs) -> anyhow::Result<u8
             Ok(exit::OK)
         }
         Err(AddError::Store(e)) => Err(e.into()),
-        Err(e) => Err(ExitError::usage(e.to_string()).into()),
+        Err(e) => Err(ExitError::usage(safe(&e.to_string())).into()),
     }
 }
 
@@ -317,17 +318,18 @@ fn list(store: &Store, json: bool, all: bool) -> anyhow::Result<u8> {
             "{:>4}  {state} prio {:<4} {:<16} {}{}{}",
             e.id,
             e.priority,
-            e.spec,
-            p.dim(&super::display_home(&e.project)),
+            safe(&e.spec),
+            p.dim(&safe(&super::display_home(&e.project))),
             e.provider
                 .as_ref()
-                .map(|pr| format!(
+                .map(|pr| safe(&format!(
                     "  {pr}{}",
                     e.model
                         .as_ref()
                         .map(|m| format!("/{m}"))
                         .unwrap_or_default()
                 ))
+                .into_owned())
                 .unwrap_or_default(),
             e.runner_id
                 .as_ref()
@@ -349,7 +351,7 @@ fn list(store: &Store, json: bool, all: bool) -> anyhow::Result<u8> {
             ));
         }
         if !detail.is_empty() {
-            println!("      {}", p.dim(&detail.join(" · ")));
+            println!("      {}", p.dim(&safe(&detail.join(" · "))));
         }
     }
     Ok(exit::OK)

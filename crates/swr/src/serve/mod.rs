@@ -122,7 +122,7 @@ pub fn run(config: Config, config_file: Option<&Path>, args: &ServeArgs) -> anyh
     // The same reconciliation `swr run` does at its start, before anything is served: the
     // first page and the first scheduling pass see runners that died as crashed.
     for r in swr_core::runner::reconcile_and_reap(&store, &config.lock_dir())? {
-        eprintln!("swr serve: {}", r.describe());
+        eprintln!("swr serve: {}", crate::text::one_line(&r.describe()));
     }
     let exe = std::env::current_exe().context("cannot find swr's own executable")?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -24,6 +24,7 @@ use swr_core::config::Config;
 use swr_core::procinfo;
 use swr_core::store::{QueueEntry, QueueId, RunnerFilter, RunnerRecord, RunnerStatus, Store};
 
+use crate::text::one_line as safe;
 use crate::tui::runner_ctl::{self, Exited, StartRequest};
 
 /// An entry interrupted this many times is not restarted again: something keeps killing it.
@@ -119,7 +120,7 @@ impl Scheduler {
 
     fn try_pass(&mut self) -> anyhow::Result<bool> {
         for r in swr_core::runner::reconcile_and_reap(&self.store, &self.config.lock_dir())? {
-            eprintln!("swr serve: {}", r.describe());
+            eprintln!("swr serve: {}", safe(&r.describe()));
         }
         for e in self.store.queue_running()? {
             self.settle(&e)?;
@@ -213,8 +214,10 @@ impl Scheduler {
             return Ok(());
         }
         eprintln!(
-            "swr serve: queue entry {} ({}): {why}; queued again",
-            e.id, e.spec
+            "swr serve: queue entry {} ({}): {}; queued again",
+            e.id,
+            safe(&e.spec),
+            safe(why)
         );
         self.store
             .transaction(|tx| tx.queue_requeue(e.id, &format!("{why}; queued again"), true))?;
@@ -305,8 +308,8 @@ impl Scheduler {
         eprintln!(
             "swr serve: started queue entry {} ({} of {}): pid {}",
             e.id,
-            e.spec,
-            e.project.display(),
+            safe(&e.spec),
+            safe(&e.project.display().to_string()),
             started.pid
         );
         Ok(true)
