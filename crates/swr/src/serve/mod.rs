@@ -187,12 +187,13 @@ async fn serve(
         sched: sched_tx.clone(),
     });
     let app = api::router(shared);
-    eprintln!("swr serve: listening on http://{local}/ (dashboard and API)");
+    // The token first: whoever waits for "listening" has it by then.
     if let (Some(t), true) = (&token, token_generated) {
         eprintln!(
             "swr serve: token (shown once; clients send `Authorization: Bearer TOKEN`, browsers open http://{local}/?token=TOKEN): {t}"
         );
     }
+    eprintln!("swr serve: listening on http://{local}/ (dashboard and API)");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
