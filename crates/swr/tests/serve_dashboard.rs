@@ -171,7 +171,11 @@ const CARD: &str = "document.querySelector('.runner[data-spec=\"feat\"]')";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_a_runner_its_retry_and_log_and_stops_it() {
-    let w = World::new(3, json!({"max_concurrent_agents": 2}));
+    // A 4 s backoff after the crash: long enough to see the countdown to the retry.
+    let w = World::new(
+        3,
+        json!({"max_concurrent_agents": 2, "retry_backoff_seconds": 4}),
+    );
     // The agent crashes once, then hangs: the runner stays at Retry: 1/3. The runner started
     // again at the end hangs too.
     let svc = Service::start(&w, "crash,hang,hang", &[]);
@@ -194,6 +198,16 @@ async fn dashboard_shows_a_runner_its_retry_and_log_and_stops_it() {
     .await;
 
     queue_add(&w, &w.project, "feat", &[]);
+    wait_js(
+        &c,
+        "the countdown to the retry",
+        &format!("const c = {CARD}; return c ? c.innerText : null"),
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("Retry: 1/3") && t.contains("next attempt in "))
+        },
+    )
+    .await;
     let card = wait_js(
         &c,
         "the runner card with Retry: 1/3",

@@ -363,6 +363,8 @@ $('#queue-form').addEventListener('submit', (ev) => {
 });
 $('#filter').addEventListener('input', renderProjects);
 $('#raw').addEventListener('change', () => { if (S.selected) selectRunner(S.selected); });
+// A rotated phone resizes the log: keep following its end.
+window.addEventListener('resize', () => { if ($('#follow').checked) { const l = $('#log'); l.scrollTop = l.scrollHeight; } });
 setInterval(tickCountdowns, 1000);
 loadProjects();
 connect();
