@@ -127,6 +127,15 @@ fn queue_start_log_stop_and_bad_input_over_http() {
         .collect();
     assert_eq!(outcomes.first(), Some(&&json!("crash")), "{attempts}");
 
+    // /metrics: the OpenMetrics text of `swr metrics`, with this runner in it.
+    let (code, ctype, text) = serve_support::get_text(&svc.url("/metrics"));
+    assert_eq!(code, 200, "{text}");
+    assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
+    openmetrics_parser::openmetrics::parse_openmetrics(&text)
+        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert!(text.contains("swr_runners{status=\"running\"} 1"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+
     // A cross-site POST is refused; a same-origin one is fine.
     let (code, v) = request(
         "POST",

@@ -404,13 +404,21 @@ async fn healthz(State(st): State<AppState>) -> Result<Response, ApiError> {
     ))
 }
 
-/// The OpenMetrics text of `swr metrics` arrives with issue 11 ("Cost and evidence"); until
-/// then the endpoint says so instead of inventing a second formatter.
-async fn metrics() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "metrics are not available in this build: /metrics serves `swr metrics`, which this swr does not have yet",
+/// The OpenMetrics text of `swr metrics`, from the same snapshot and encoder.
+async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let text = blocking(move || {
+        let snapshot = st.store.metrics().map_err(ApiError::internal)?;
+        crate::cmd::metrics::render(&snapshot).map_err(ApiError::internal)
+    })
+    .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
     )
+        .into_response())
 }
 
 /// Every project under repos_root with its specs and their progress: `swr specs --json`'s

@@ -363,3 +363,23 @@ pub fn try_get(url: &str) -> Option<String> {
     }
     r.body_mut().read_to_string().ok()
 }
+
+/// `GET url`: the status, the Content-Type and the body as text.
+pub fn get_text(url: &str) -> (u16, String, String) {
+    let a = agent();
+    let mut r = a
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (
+        r.status().as_u16(),
+        ctype,
+        r.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
