@@ -1,6 +1,8 @@
 //! Tests of the `spec` module: tasks.md parsing, discovery, atomic edits, properties.
 #![allow(clippy::unwrap_used)]
 
+#[path = "spec/authored.rs"]
+mod authored;
 #[path = "spec/discover.rs"]
 mod discover;
 #[path = "spec/edit.rs"]

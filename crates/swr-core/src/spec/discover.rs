@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use super::{SpecError, TaskList, read_tasks};
+use super::{SpecError, TaskList, TaskSummary, read_summary, read_tasks};
 
 /// Where specs live inside a project. Defaults are the Python tool's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +63,11 @@ impl SpecRef {
     /// Reads this spec's tasks file; a missing file is `Err(SpecError::NotFound)`.
     pub fn read_tasks(&self) -> Result<TaskList, SpecError> {
         read_tasks(&self.tasks_path)
+    }
+
+    /// Reads only the counts, checklists and warnings of this spec's tasks file.
+    pub fn read_summary(&self) -> Result<TaskSummary, SpecError> {
+        read_summary(&self.tasks_path)
     }
 }
 

@@ -6,12 +6,12 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::parse::{StatusSite, parse_with_sites, status_word};
+use super::parse::{StatusSite, parse_with_sites, status_box, status_word};
 use super::{SpecError, TaskStatus};
 
 /// Sets the status of the first task with this id. For a checkbox task only the mark
-/// character changes; for a `### TASK-n:` heading task the `**Status**:` value is rewritten
-/// (or a status line inserted after the heading). Line endings, BOM and every other byte are
+/// character changes; for a heading task the `**Status**:` value is rewritten (only its mark
+/// when the value is a checkbox), or a status line inserted after the heading. Line endings, BOM and every other byte are
 /// kept. Writing the status a task already has leaves the file untouched.
 pub fn set_task_status(path: &Path, id: &str, status: TaskStatus) -> Result<(), SpecError> {
     let bytes = crate::bounded_read::read_regular(path, crate::bounded_read::MAX_FILE_BYTES)
@@ -59,10 +59,16 @@ fn rewrite(text: &str, site: StatusSite, status: TaskStatus) -> Option<String> {
             )
         }
         StatusSite::HeadingValue { start, end } => {
-            if status_word(text.get(start..end)?) == Some(status) {
+            let value = text.get(start..end)?;
+            if status_word(value) == Some(status) {
                 return None;
             }
-            (start..end, heading_word(status).to_string())
+            if status_box(value).is_some() {
+                // `**Status:** [ ]` stays a checkbox: only its mark changes.
+                (start + 1..start + 2, status.mark().to_string())
+            } else {
+                (start..end, heading_word(status).to_string())
+            }
         }
         StatusSite::HeadingMissing { insert_at } => {
             if status == TaskStatus::Pending {

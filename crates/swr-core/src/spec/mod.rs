@@ -2,8 +2,9 @@
 //! and atomic checkbox edits. Pure data and file reading; it never runs an agent and never
 //! caches: discovery is fast enough to run on every call.
 //!
-//! - [`parse`] turns tasks.md text into a [`TaskList`] (tasks plus warnings with line numbers).
-//!   It never fails and never panics: odd input gives warnings, not errors.
+//! - [`parse`] turns tasks.md text into a [`TaskList`] (tasks, checklists that are not tasks,
+//!   warnings with line numbers). It never fails and never panics: odd input gives warnings,
+//!   not errors. [`summarize`] reads the same way but only counts, for listings.
 //! - [`discover_projects`] / [`project_at`] find projects (directories holding
 //!   `<spec_workflow_dir_name>/<specs_subdir>/`) and their specs.
 //! - [`set_task_status`] rewrites one task's status marker in place, atomically.
@@ -19,9 +20,10 @@ use serde::{Deserialize, Serialize};
 
 pub use discover::{Layout, Project, SpecRef, discover_projects, project_at};
 pub use edit::{set_task_status, write_tasks};
-pub use parse::parse;
+pub use parse::{parse, summarize};
 
-/// How many tasks of a spec are in each state. Acceptance criteria are not counted.
+/// How many tasks of a spec are in each state. Acceptance criteria, checklists and (from
+/// [`TaskList::counts`]) optional tasks are not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TaskCounts {
     pub total: usize,
@@ -96,7 +98,8 @@ impl fmt::Display for TaskStatus {
     }
 }
 
-/// An unnumbered checkbox nested under a task: part of that task, not a task of its own.
+/// An unnumbered checkbox that belongs to a task (nested under its checkbox, or beneath its
+/// heading): part of that task, not a task of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Criterion {
     pub text: String,
@@ -108,18 +111,83 @@ pub struct Criterion {
 /// One task of a spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    /// `1`, `1.2`, … as written; a positional id for unnumbered top-level checkboxes.
+    /// The author's id as written (`1`, `1.2`, `3.13a`, `A1`, or the id of the sub-heading
+    /// above); a positional id for unnumbered top-level checkboxes.
     pub id: String,
     pub title: String,
     pub status: TaskStatus,
-    /// 1-based line number of the checkbox (or of the `### TASK-n:` heading).
+    /// 1-based line number of the checkbox (or of the task's heading).
     pub line: usize,
+    /// Kiro's `- [ ]* 2.3 …`: optional work. Not counted by [`TaskList::counts`], never
+    /// blocking completion, and not sent to the agent unless `include_optional_tasks` is set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
     pub prompt: Option<String>,
     pub requirements: Option<String>,
     pub leverage: Option<String>,
     pub blocked_reason: Option<String>,
     pub files: Vec<String>,
     pub criteria: Vec<Criterion>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Unnumbered checkboxes in a section of their own ("Verification Checklist", "Phase 2
+/// (Future)", …) of a file that has numbered tasks: listed, never counted as tasks and never
+/// sent to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checklist {
+    /// The heading of the section.
+    pub title: String,
+    /// 1-based line number of that heading.
+    pub line: usize,
+    pub items: Vec<ChecklistItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    pub text: String,
+    pub status: TaskStatus,
+    /// 1-based line number in tasks.md.
+    pub line: usize,
+}
+
+impl Checklist {
+    pub fn summary(&self) -> ChecklistSummary {
+        ChecklistSummary {
+            title: self.title.clone(),
+            line: self.line,
+            total: self.items.len(),
+            done: self
+                .items
+                .iter()
+                .filter(|i| i.status == TaskStatus::Done)
+                .count(),
+        }
+    }
+}
+
+/// A checklist's own counts, as `swr specs --json` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistSummary {
+    pub title: String,
+    pub line: usize,
+    pub total: usize,
+    pub done: usize,
+}
+
+/// What listing a spec needs from its tasks.md, without the tasks themselves: see
+/// [`summarize`]. Always equal to [`TaskList::summary`] of the same text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    /// Required tasks (as [`TaskList::counts`]).
+    pub counts: TaskCounts,
+    /// Optional tasks alone (as [`TaskList::optional_counts`]).
+    pub optional: TaskCounts,
+    pub checklists: Vec<ChecklistSummary>,
+    pub warnings: Vec<ParseWarning>,
 }
 
 /// Something odd in tasks.md that the parser read past.
@@ -141,35 +209,75 @@ impl fmt::Display for ParseWarning {
 pub struct TaskList {
     pub tasks: Vec<Task>,
     pub warnings: Vec<ParseWarning>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklists: Vec<Checklist>,
 }
 
 /// Most unfinished tasks listed by [`TaskList::progress_summary`]; the prompt stays short.
 const SUMMARY_MAX_TASKS: usize = 30;
 
+impl TaskCounts {
+    fn add(&mut self, status: TaskStatus) {
+        self.total += 1;
+        match status {
+            TaskStatus::Pending => self.pending += 1,
+            TaskStatus::InProgress => self.in_progress += 1,
+            TaskStatus::Done => self.done += 1,
+            TaskStatus::Blocked => self.blocked += 1,
+        }
+    }
+}
+
 impl TaskList {
+    /// Counts of the required tasks: optional tasks are left out, so they never hold back
+    /// [`TaskCounts::is_complete`]. Same as `counts_with(false)`.
     pub fn counts(&self) -> TaskCounts {
-        let mut c = TaskCounts {
-            total: self.tasks.len(),
-            ..TaskCounts::default()
-        };
-        for t in &self.tasks {
-            match t.status {
-                TaskStatus::Pending => c.pending += 1,
-                TaskStatus::InProgress => c.in_progress += 1,
-                TaskStatus::Done => c.done += 1,
-                TaskStatus::Blocked => c.blocked += 1,
-            }
+        self.counts_with(false)
+    }
+
+    /// Counts of the tasks the runner works through: the required ones, plus the optional
+    /// ones when `include_optional` (the `include_optional_tasks` config key) is set.
+    pub fn counts_with(&self, include_optional: bool) -> TaskCounts {
+        let mut c = TaskCounts::default();
+        for t in self
+            .tasks
+            .iter()
+            .filter(|t| include_optional || !t.optional)
+        {
+            c.add(t.status);
+        }
+        c
+    }
+
+    /// Counts of the optional tasks alone.
+    pub fn optional_counts(&self) -> TaskCounts {
+        let mut c = TaskCounts::default();
+        for t in self.tasks.iter().filter(|t| t.optional) {
+            c.add(t.status);
         }
         c
     }
 
     /// The task an agent should work on: the first in progress, else the first pending.
-    /// Blocked tasks are never picked.
+    /// Blocked and optional tasks are never picked. Same as `next_task_with(false)`.
     pub fn next_task(&self) -> Option<&Task> {
+        self.next_task_with(false)
+    }
+
+    /// [`TaskList::next_task`], with optional tasks taken like the others (in file order)
+    /// when `include_optional` is set.
+    pub fn next_task_with(&self, include_optional: bool) -> Option<&Task> {
+        let eligible = |t: &&Task| include_optional || !t.optional;
         self.tasks
             .iter()
+            .filter(eligible)
             .find(|t| t.status == TaskStatus::InProgress)
-            .or_else(|| self.tasks.iter().find(|t| t.status == TaskStatus::Pending))
+            .or_else(|| {
+                self.tasks
+                    .iter()
+                    .filter(eligible)
+                    .find(|t| t.status == TaskStatus::Pending)
+            })
     }
 
     /// Looks a task up by id (the first one, if the file repeats an id).
@@ -177,15 +285,36 @@ impl TaskList {
         self.tasks.iter().find(|t| t.id == id)
     }
 
+    /// The counts, optional counts, checklists and warnings: what [`summarize`] gives for the
+    /// same text.
+    pub fn summary(&self) -> TaskSummary {
+        TaskSummary {
+            counts: self.counts(),
+            optional: self.optional_counts(),
+            checklists: self.checklists.iter().map(Checklist::summary).collect(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
     /// Human summary for the agent prompt: a counts line, then one line per unfinished task
-    /// (at most 30, then "… and N more").
+    /// (at most 30, then "… and N more"). Optional tasks are left out. Same as
+    /// `progress_summary_with(false)`.
     pub fn progress_summary(&self) -> String {
-        let c = self.counts();
+        self.progress_summary_with(false)
+    }
+
+    /// [`TaskList::progress_summary`], with optional tasks counted and listed like the
+    /// others when `include_optional` is set.
+    pub fn progress_summary_with(&self, include_optional: bool) -> String {
+        let c = self.counts_with(include_optional);
         let mut out = format!(
             "{}/{} tasks done, {} in progress, {} pending, {} blocked",
             c.done, c.total, c.in_progress, c.pending, c.blocked
         );
-        let mut unfinished = self.tasks.iter().filter(|t| t.status != TaskStatus::Done);
+        let mut unfinished = self
+            .tasks
+            .iter()
+            .filter(|t| t.status != TaskStatus::Done && (include_optional || !t.optional));
         for t in unfinished.by_ref().take(SUMMARY_MAX_TASKS) {
             out.push_str(&format!("\n- [{}] {} {}", t.status.mark(), t.id, t.title));
             if let Some(reason) = &t.blocked_reason {
@@ -245,6 +374,12 @@ pub fn read_tasks(path: &Path) -> Result<TaskList, SpecError> {
     Ok(parse_bytes(&read_bytes(path)?))
 }
 
+/// Reads a tasks.md as [`read_tasks`] does, but only counts: what listing specs needs, without
+/// allocating anything per task (`swr specs`, the TUI's tree).
+pub fn read_summary(path: &Path) -> Result<TaskSummary, SpecError> {
+    Ok(summarize_bytes(&read_bytes(path)?))
+}
+
 /// The raw content of a tasks.md.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, SpecError> {
     crate::bounded_read::read_regular(path, crate::bounded_read::MAX_FILE_BYTES)
@@ -253,19 +388,32 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, SpecError> {
 
 /// Parses tasks.md bytes; invalid UTF-8 is read lossily, with a warning.
 pub fn parse_bytes(bytes: &[u8]) -> TaskList {
+    read_lossy(bytes, parse, |l| &mut l.warnings)
+}
+
+/// [`summarize`] of tasks.md bytes; invalid UTF-8 is read lossily, with a warning.
+pub fn summarize_bytes(bytes: &[u8]) -> TaskSummary {
+    read_lossy(bytes, summarize, |s| &mut s.warnings)
+}
+
+fn read_lossy<T>(
+    bytes: &[u8],
+    read: fn(&str) -> T,
+    warnings: fn(&mut T) -> &mut Vec<ParseWarning>,
+) -> T {
     match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text),
+        Ok(text) => read(text),
         Err(_) => {
             let text = String::from_utf8_lossy(bytes);
-            let mut list = parse(&text);
-            list.warnings.insert(
+            let mut out = read(&text);
+            warnings(&mut out).insert(
                 0,
                 ParseWarning {
                     line: 1,
                     message: "file is not valid UTF-8; invalid bytes were replaced".to_string(),
                 },
             );
-            list
+            out
         }
     }
 }

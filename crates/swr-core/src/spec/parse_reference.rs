@@ -509,6 +509,8 @@ impl<'a> Builder<'a> {
             title: title.to_string(),
             status,
             line,
+            // Fields added after the freeze, which this parser never sets.
+            optional: false,
             prompt: None,
             requirements: None,
             leverage: None,
@@ -665,6 +667,7 @@ impl<'a> Builder<'a> {
             list: TaskList {
                 tasks: self.tasks,
                 warnings: self.warnings,
+                checklists: Vec::new(),
             },
             sites: self.sites,
         }

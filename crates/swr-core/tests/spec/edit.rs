@@ -109,6 +109,72 @@ fn heading_tasks_rewrite_or_insert_the_status_line() {
 }
 
 #[test]
+fn edits_on_the_constructs_authors_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasks.md");
+    let before = "\
+### Task 1: Status box
+**Status:** [ ] Not started
+
+### Task 2: Criteria
+- [x] first
+- [ ] second
+
+### 1.1 Login form
+- [ ] form
+
+## Task 3: Group
+- [ ] 3.1 Inside the group
+- [ ]* 3.2 Optional
+
+## Checklist
+- [ ] not a task
+";
+    fs::write(&path, before).unwrap();
+    for id in ["1", "2", "1.1", "3.1", "3.2"] {
+        set_task_status(&path, id, TaskStatus::Done).unwrap();
+    }
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "\
+### Task 1: Status box
+**Status:** [x] Not started
+
+### Task 2: Criteria
+**Status**: completed
+- [x] first
+- [ ] second
+
+### 1.1 Login form
+**Status**: completed
+- [ ] form
+
+## Task 3: Group
+- [x] 3.1 Inside the group
+- [x]* 3.2 Optional
+
+## Checklist
+- [ ] not a task
+"
+    );
+    let list = parse(&fs::read_to_string(&path).unwrap());
+    assert!(
+        list.tasks.iter().all(|t| t.status == TaskStatus::Done),
+        "{list:?}"
+    );
+    assert!(list.counts().is_complete());
+    // A checklist item is not a task, and a group title has no status of its own.
+    assert!(matches!(
+        set_task_status(&path, "3", TaskStatus::Done),
+        Err(SpecError::TaskNotFound { .. })
+    ));
+    assert!(matches!(
+        set_task_status(&path, "6", TaskStatus::Done),
+        Err(SpecError::TaskNotFound { .. })
+    ));
+}
+
+#[test]
 fn unknown_id_and_missing_file_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tasks.md");

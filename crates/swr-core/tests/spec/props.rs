@@ -1,10 +1,14 @@
 use proptest::prelude::*;
-use swr_core::spec::{TaskList, parse};
+use swr_core::spec::{TaskList, parse, summarize};
 
 fn check(text: &str, list: &TaskList) {
     let c = list.counts();
     assert_eq!(c.total, c.done + c.in_progress + c.pending + c.blocked);
-    assert_eq!(c.total, list.tasks.len());
+    let o = list.optional_counts();
+    assert_eq!(c.total + o.total, list.tasks.len());
+    assert_eq!(list.counts_with(true).total, list.tasks.len());
+    // The listing path reads every text as the full parse does.
+    assert_eq!(summarize(text), list.summary());
     // Line numbers point inside the text (a lone trailing terminator adds no line).
     let max_line = text.split_terminator(['\n']).count().max(1) + text.matches('\r').count() + 1;
     for t in &list.tasks {
@@ -16,6 +20,12 @@ fn check(text: &str, list: &TaskList) {
     }
     for w in &list.warnings {
         assert!(w.line >= 1 && w.line <= max_line, "warning line {}", w.line);
+    }
+    for c in &list.checklists {
+        assert!(!c.items.is_empty());
+        for i in &c.items {
+            assert!(i.line >= 1 && i.line <= max_line, "item line {}", i.line);
+        }
     }
     let _ = list.progress_summary();
 }
@@ -43,6 +53,26 @@ fn markdownish_line() -> impl Strategy<Value = String> {
         Just("**Status**: ???".to_string()),
         Just("```".to_string()),
         Just("~~~~".to_string()),
+        // The constructs authors write (task headings, status boxes, checklists, ids,
+        // optional tasks, prompts over several lines, comments).
+        Just("## Task 3: Auth flow".to_string()),
+        Just("### Task 1.1: Title".to_string()),
+        Just("#### Acceptance Criteria".to_string()),
+        Just("### 1.1 Login form".to_string()),
+        Just("## Verification Checklist".to_string()),
+        Just("## Phase 2 (Future)".to_string()),
+        Just("**Status:** [x]".to_string()),
+        Just("Status: [-]".to_string()),
+        Just("- [ ] 3.13a. Fix".to_string()),
+        Just("- [x] A1: Audit".to_string()),
+        Just("- [ ] 🔴 1.1.1 Urgent".to_string()),
+        Just("- [ ]* 2.3 Optional".to_string()),
+        Just("- [x]* optional criterion".to_string()),
+        Just("- _Prompt:_".to_string()),
+        Just("  - _Role: x_".to_string()),
+        Just("<!-- note -->".to_string()),
+        Just("<!--".to_string()),
+        Just("-->".to_string()),
         Just("".to_string()),
         Just("\u{feff}".to_string()),
         "[ -~]{0,20}",
