@@ -362,3 +362,18 @@ fn a_config_that_is_no_regular_file_or_too_large_is_refused_at_once() {
         assert!(stderr(&out).contains(says), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn include_optional_tasks_is_a_used_switch_off_by_default() {
+    let sb = Sandbox::new();
+    let v = show_json(&mut sb.swr());
+    assert_eq!(v["include_optional_tasks"]["value"], false);
+    assert_eq!(v["include_optional_tasks"]["source"], "default");
+    assert_eq!(v["include_optional_tasks"]["used"], true);
+    let v = show_json(sb.swr().env("SWR_INCLUDE_OPTIONAL_TASKS", "true"));
+    assert_eq!(v["include_optional_tasks"]["value"], true);
+    assert_eq!(
+        v["include_optional_tasks"]["source"],
+        "env SWR_INCLUDE_OPTIONAL_TASKS"
+    );
+}

@@ -125,6 +125,11 @@ pub const KEYS: &[KeySpec] = &[
     ),
     key("tasks_filename", Kind::Str, "Name of a spec's task file."),
     key(
+        "include_optional_tasks",
+        Kind::Bool,
+        "Work through Kiro's optional tasks (`- [ ]* 2.3 …`) too: sent to the agent, and a spec is complete only once they are done.",
+    ),
+    key(
         "provider",
         Kind::Str,
         "Default agent provider: claude, codex, gemini, sim or a custom provider name.",
@@ -460,6 +465,7 @@ pub fn defaults() -> serde_json::Map<String, Value> {
         ("spec_workflow_dir_name", json!(".spec-workflow")),
         ("specs_subdir", json!("specs")),
         ("tasks_filename", json!("tasks.md")),
+        ("include_optional_tasks", json!(false)),
         ("provider", json!("claude")),
         ("model", json!(null)),
         ("claude_command", json!(["claude"])),

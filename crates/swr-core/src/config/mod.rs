@@ -91,6 +91,9 @@ pub struct Config {
     pub spec_workflow_dir_name: String,
     pub specs_subdir: String,
     pub tasks_filename: String,
+    /// Kiro's optional tasks are worked through like the others (`TaskList::counts_with`,
+    /// `next_task_with`, `progress_summary_with`).
+    pub include_optional_tasks: bool,
     pub provider: String,
     pub model: Option<String>,
     pub claude_command: Vec<String>,

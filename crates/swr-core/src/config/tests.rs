@@ -43,6 +43,10 @@ fn defaults_match_the_python_tool() {
     assert_eq!(c.retry_backoff_multiplier, 2.0);
     assert_eq!(c.retry_max_backoff, Duration::from_secs(300));
     assert!(c.retry_on_crash);
+    assert!(
+        !c.include_optional_tasks,
+        "Kiro's optional tasks are left to the user"
+    );
     assert_eq!(c.activity_timeout, Some(Duration::from_secs(300)));
     assert_eq!(c.stop_grace, Duration::from_secs(10));
     assert_eq!(c.log_file_template, "task_{index}.log");
@@ -162,6 +166,10 @@ fn wrong_types_say_what_was_found() {
     assert_eq!(
         load_err("{\"retry_on_crash\": \"yes\"}"),
         "<dir>/config.json:1: key \"retry_on_crash\": expected true or false, got a string \"yes\""
+    );
+    assert_eq!(
+        load_err("{\"include_optional_tasks\": 1}"),
+        "<dir>/config.json:1: key \"include_optional_tasks\": expected true or false, got a number 1"
     );
     assert_eq!(
         load_err("{\"codex_command\": \"codex exec\"}"),
@@ -309,6 +317,7 @@ fn env_values_are_typed_per_key() {
     let c = Config::load(&LoadOptions {
         env: vec![
             ("SWR_RETRY_ON_CRASH".into(), "false".into()),
+            ("SWR_INCLUDE_OPTIONAL_TASKS".into(), "true".into()),
             ("SWR_IGNORE_DIRS".into(), ".git, target,vendor".into()),
             ("SWR_CODEX_COMMAND".into(), "codex exec --full".into()),
             (
@@ -324,6 +333,7 @@ fn env_values_are_typed_per_key() {
     })
     .unwrap();
     assert!(!c.retry_on_crash);
+    assert!(c.include_optional_tasks);
     assert_eq!(c.ignore_dirs, [".git", "target", "vendor"]);
     assert_eq!(c.codex_command, ["codex", "exec", "--full"]);
     assert_eq!(c.claude_command, ["/opt/claude", "--x"]);

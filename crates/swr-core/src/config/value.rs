@@ -684,6 +684,7 @@ pub fn resolve(
         spec_workflow_dir_name: s("spec_workflow_dir_name"),
         specs_subdir: s("specs_subdir"),
         tasks_filename: s("tasks_filename"),
+        include_optional_tasks: get("include_optional_tasks").as_bool().unwrap_or_default(),
         provider: s("provider"),
         model: opt_s("model"),
         claude_command: list("claude_command"),
