@@ -213,8 +213,10 @@ Examples:
   swr specs --unfinished --json      specs with work left, as JSON for scripts
 
 JSON: an array of objects with project, project_path, spec, path, tasks_path,
-tasks_file_exists, total, done, in_progress, pending, blocked and warnings ([{line, message}]:
-tasks.md problems). Warnings are printed on stderr as file:line: message.")]
+tasks_file_exists, total, done, in_progress, pending, blocked, optional (the same counts for
+Kiro's optional tasks, left out of the others unless include_optional_tasks is set),
+checklists ([{title, line, total, done}]: checkboxes that are not tasks) and warnings
+([{line, message}]: tasks.md problems). Warnings are printed on stderr as file:line: message.")]
     Specs(SpecsArgs),
 
     /// The run queue that `swr serve` works through: add, list, remove, pause, resume.

@@ -288,3 +288,155 @@ fn many_warnings_are_capped_per_file() {
         "{err}"
     );
 }
+
+/// swr-core's `spec/complete/` fixtures: one finished spec per construct authors write (task
+/// headings, status checkboxes, criteria, checklists, their own ids, Kiro's optional tasks,
+/// prompts over several lines and template comments), all ticked.
+fn finished_forms(sb: &Sandbox) -> Vec<String> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../swr-core/tests/fixtures/spec/complete");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        sb.write(
+            &format!("repos/forms/.spec-workflow/specs/{name}/tasks.md"),
+            &text,
+        );
+        names.push(name);
+    }
+    names.sort();
+    assert!(names.len() >= 7, "{names:?}");
+    names
+}
+
+#[test]
+fn finished_specs_in_every_form_say_complete() {
+    let sb = Sandbox::new();
+    let names = finished_forms(&sb);
+    let out = specs(&sb, &["--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), names.len());
+    for r in &rows {
+        let spec = r["spec"].as_str().unwrap();
+        assert!(r["total"].as_u64().unwrap() > 0, "{spec}: {r}");
+        assert_eq!(r["done"], r["total"], "{spec}: {r}");
+        assert_eq!(r["warnings"], serde_json::json!([]), "{spec}: {r}");
+    }
+    let out = specs(&sb, &["--unfinished"]);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "Nothing left to do: {} specs in 1 project, every task done.\n",
+            names.len()
+        )
+    );
+    let table = stdout(&specs(&sb, &[]));
+    assert!(
+        table.ends_with(&format!(
+            "1 project, {n} specs: {n} done, 0 with work left.\n",
+            n = names.len()
+        )),
+        "{table}"
+    );
+}
+
+#[test]
+fn json_lists_optional_tasks_and_checklists_apart() {
+    let sb = Sandbox::new();
+    sb.write(
+        "repos/app/.spec-workflow/specs/kiro/tasks.md",
+        "# Plan\n\n- [x] 1. Build\n- [ ]* 2. Property tests\n- [ ] 3. Ship\n\n\
+         ## Verification Checklist\n- [x] Tested by hand\n- [ ] Reviewed\n",
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&specs(&sb, &["--json"]).stdout).unwrap();
+    let kiro = &rows[0];
+    assert_eq!((&kiro["total"], &kiro["done"]), (&2.into(), &1.into()));
+    assert_eq!(kiro["optional"]["total"], 1);
+    assert_eq!(kiro["optional"]["pending"], 1);
+    assert_eq!(
+        kiro["checklists"],
+        serde_json::json!([{"title": "Verification Checklist", "line": 7, "total": 2, "done": 1}])
+    );
+    let table = stdout(&specs(&sb, &[]));
+    assert!(table.contains("1/2"), "{table}");
+    assert!(table.contains("1 optional left"), "{table}");
+    // With include_optional_tasks, they are tasks like the others.
+    let out = sb
+        .swr()
+        .env("SWR_REPOS_ROOT", sb.repos())
+        .env("SWR_INCLUDE_OPTIONAL_TASKS", "true")
+        .args(["specs", "--json"])
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&rows[0]["total"], &rows[0]["done"]),
+        (&3.into(), &1.into())
+    );
+    assert_eq!(rows[0]["optional"]["total"], 0);
+}
+
+/// `swr run` on a finished spec ends at once with exit 0: the agent, a script that would leave
+/// a mark and fail, never starts.
+#[test]
+fn run_on_a_finished_spec_in_every_form_starts_no_agent() {
+    let sb = Sandbox::new();
+    let names = finished_forms(&sb);
+    let marker = sb.path("agent-started");
+    sb.fake_bin(
+        "loud-agent",
+        &format!("touch '{}'\necho 'started' >&2\nexit 1", marker.display()),
+    );
+    let config = serde_json::json!({
+        "repos_root": sb.repos().display().to_string(),
+        "provider": "loud",
+        "providers": {"loud": {
+            "command": [sb.path("bin/loud-agent").display().to_string()],
+            "prompt": "arg",
+            "output": "text"
+        }},
+        "retry_on_crash": false,
+    });
+    sb.write(
+        "config/spec-workflow-runner/config.json",
+        &serde_json::to_string(&config).unwrap(),
+    );
+    let project = sb.repos().join("forms");
+    for name in &names {
+        let start = std::time::Instant::now();
+        let out = sb
+            .swr()
+            .arg("run")
+            .arg("--project")
+            .arg(&project)
+            .args(["--spec", name])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(!marker.exists(), "{name}: the agent was started");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{name}: not at once"
+        );
+    }
+    // `--all` finds nothing to run either.
+    let out = sb
+        .swr()
+        .arg("run")
+        .arg("--project")
+        .arg(&project)
+        .arg("--all")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!marker.exists(), "--all started the agent");
+}

@@ -216,6 +216,24 @@ pub struct TaskList {
 /// Most unfinished tasks listed by [`TaskList::progress_summary`]; the prompt stays short.
 const SUMMARY_MAX_TASKS: usize = 30;
 
+impl TaskSummary {
+    /// [`TaskList::counts_with`] of the same text: the optional tasks folded into the
+    /// counts when `include_optional` is set.
+    pub fn counts_with(&self, include_optional: bool) -> TaskCounts {
+        let (c, o) = (self.counts, self.optional);
+        if !include_optional {
+            return c;
+        }
+        TaskCounts {
+            total: c.total + o.total,
+            done: c.done + o.done,
+            in_progress: c.in_progress + o.in_progress,
+            pending: c.pending + o.pending,
+            blocked: c.blocked + o.blocked,
+        }
+    }
+}
+
 impl TaskCounts {
     fn add(&mut self, status: TaskStatus) {
         self.total += 1;

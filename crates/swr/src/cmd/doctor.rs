@@ -330,9 +330,9 @@ fn layout_checks(config: &Config, project: Option<&str>) -> Vec<Check> {
     }
     for s in &project.specs {
         let label = format!("spec {}", s.name);
-        match s.read_tasks() {
+        match s.read_summary() {
             Ok(list) if list.warnings.is_empty() => {
-                let c = list.counts();
+                let c = list.counts;
                 out.push(check(
                     &label,
                     Status::Ok,
@@ -403,7 +403,7 @@ fn repos_overview(config: &Config) -> Vec<Check> {
     )];
     let mut warned = 0;
     for s in &specs {
-        let problem = match s.read_tasks() {
+        let problem = match s.read_summary() {
             Ok(list) => list
                 .warnings
                 .first()

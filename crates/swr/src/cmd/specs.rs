@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use swr_core::config::Config;
-use swr_core::spec::{self, Project, SpecError, TaskCounts};
+use swr_core::spec::{self, ChecklistSummary, Project, SpecError, TaskCounts};
 
 use super::{display_home, resolve_project};
 use crate::cli::SpecsArgs;
@@ -21,8 +21,15 @@ pub struct SpecRow {
     pub tasks_path: String,
     /// False while the spec has no tasks file yet (its counts are then all 0).
     pub tasks_file_exists: bool,
+    /// The tasks to work through: optional ones too when `include_optional_tasks` is set.
     #[serde(flatten)]
     pub counts: TaskCounts,
+    /// Kiro's optional tasks (`- [ ]* …`) left out of the counts above (all 0 when
+    /// `include_optional_tasks` folds them in).
+    pub optional: TaskCounts,
+    /// Unnumbered checkboxes in sections of their own ("Verification Checklist", "Phase 2
+    /// (Future)"): listed with their own counts, never tasks.
+    pub checklists: Vec<ChecklistSummary>,
     /// Problems found in the tasks file, each with its 1-based line when it has one.
     pub warnings: Vec<RowWarning>,
 }
@@ -33,22 +40,31 @@ pub struct RowWarning {
     pub message: String,
 }
 
-pub fn rows(projects: &[Project]) -> Vec<SpecRow> {
+/// One row per spec. Only counts are read (no task is built), which keeps a listing of
+/// large tasks.md files fast.
+pub fn rows(projects: &[Project], include_optional: bool) -> Vec<SpecRow> {
     let mut out = Vec::new();
     for p in projects {
         for s in &p.specs {
-            let (exists, counts, warnings) = match s.read_tasks() {
-                Ok(list) => (
-                    true,
-                    list.counts(),
-                    list.warnings
-                        .iter()
+            let mut optional = TaskCounts::default();
+            let mut checklists = Vec::new();
+            let (exists, counts, warnings) = match s.read_summary() {
+                Ok(summary) => {
+                    let counts = summary.counts_with(include_optional);
+                    if !include_optional {
+                        optional = summary.optional;
+                    }
+                    checklists = summary.checklists;
+                    let warnings = summary
+                        .warnings
+                        .into_iter()
                         .map(|w| RowWarning {
                             line: Some(w.line),
-                            message: w.message.clone(),
+                            message: w.message,
                         })
-                        .collect(),
-                ),
+                        .collect();
+                    (true, counts, warnings)
+                }
                 Err(SpecError::NotFound { .. }) => (false, TaskCounts::default(), Vec::new()),
                 Err(e) => (
                     s.tasks_path.exists(),
@@ -67,6 +83,8 @@ pub fn rows(projects: &[Project]) -> Vec<SpecRow> {
                 tasks_path: s.tasks_path.display().to_string(),
                 tasks_file_exists: exists,
                 counts,
+                optional,
+                checklists,
                 warnings,
             });
         }
@@ -95,7 +113,7 @@ pub fn run(config: &Config, args: &SpecsArgs) -> anyhow::Result<u8> {
     };
     let mut projects = projects;
     swr_core::runner::worktree::redirect_tasks(&config.cache_dir, &mut projects, &config.layout());
-    let mut rows = rows(&projects);
+    let mut rows = rows(&projects, config.include_optional_tasks);
     let summary = Summary::of(&projects, &rows);
     if args.unfinished {
         rows.retain(|r| r.counts.remaining() > 0);
@@ -228,6 +246,8 @@ fn print_table(
             let mut detail = Vec::new();
             if !r.tasks_file_exists {
                 detail.push(paint.yellow(&format!("no {} yet", config.tasks_filename)));
+            } else if c.total == 0 && r.optional.total > 0 {
+                detail.push(paint.yellow(&format!("only optional tasks ({})", r.optional.total)));
             } else if c.total == 0 {
                 detail.push(paint.yellow(&format!("no tasks in {}", config.tasks_filename)));
             } else if c.is_complete() {
@@ -242,6 +262,10 @@ fn print_table(
                 if c.blocked > 0 {
                     detail.push(paint.red(&format!("{} blocked", c.blocked)));
                 }
+            }
+            let optional_left = r.optional.total - r.optional.done;
+            if c.total > 0 && optional_left > 0 {
+                detail.push(paint.dim(&format!("{optional_left} optional left")));
             }
             if !r.warnings.is_empty() {
                 detail.push(paint.yellow(&plural(r.warnings.len(), "warning", "warnings")));

@@ -436,7 +436,7 @@ async fn projects(State(st): State<AppState>) -> Result<Response, ApiError> {
         let projects =
             swr_core::spec::discover_projects(&c.repos_root, &c.layout(), &c.ignore_dirs)
                 .map_err(ApiError::internal)?;
-        let rows = crate::cmd::specs::rows(&projects);
+        let rows = crate::cmd::specs::rows(&projects, c.include_optional_tasks);
         let list: Vec<Value> = projects
             .iter()
             .map(|p| {

@@ -84,7 +84,12 @@ fn discover(config: &Config) -> Discovered {
             let counts = p
                 .specs
                 .iter()
-                .map(|s| s.read_tasks().ok().map(|l| l.counts()))
+                // Counts only: no task is built, which keeps large tasks.md files cheap.
+                .map(|s| {
+                    s.read_summary()
+                        .ok()
+                        .map(|sm| sm.counts_with(config.include_optional_tasks))
+                })
                 .collect();
             (p, counts)
         })

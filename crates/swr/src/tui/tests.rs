@@ -652,6 +652,30 @@ fn tasks_overlay_gets_its_list() {
 }
 
 #[test]
+fn tasks_overlay_marks_optional_tasks_and_lists_checklists_apart() {
+    let mut app = busy_app();
+    app.update(Msg::Key(KeyCode::Char('t').into()));
+    let list = swr_core::spec::parse(
+        "- [x] 1. Build\n- [ ]* 2. Property tests\n- [ ] 3. Ship\n\n\
+         ## Verification Checklist\n- [x] Tested by hand\n- [ ] Reviewed\n",
+    );
+    app.update(Msg::Tasks(Ok(list)));
+    let f = frame(&app, 100, 30);
+    assert!(
+        f.contains("1/2 done · 0 in progress · 1 pending · 0 blocked · optional 0/1 done"),
+        "{f}"
+    );
+    assert!(f.contains("[ ]*2     Property tests"), "{f}");
+    assert!(f.contains("[ ] 3     Ship"), "{f}");
+    assert!(
+        f.contains("Verification Checklist · 1/2 · checklist, not tasks"),
+        "{f}"
+    );
+    assert!(f.contains("[x]  Tested by hand"), "{f}");
+    assert!(f.contains("[ ]  Reviewed"), "{f}");
+}
+
+#[test]
 fn help_shows_every_key_at_80x24() {
     let mut app = busy_app();
     app.update(Msg::Key(key(KeyCode::Char('?'))));

@@ -6,12 +6,69 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
-use swr_core::spec::TaskStatus;
+use swr_core::spec::{TaskList, TaskStatus};
 use swr_core::store::AttemptRecord;
 
 use super::{block, bold, fg, fit, status_color};
 use crate::tui::app::{App, Overlay, human_secs};
 use crate::tui::keys;
+
+fn mark(status: TaskStatus) -> (&'static str, Color) {
+    match status {
+        TaskStatus::Done => ("[x]", Color::Green),
+        TaskStatus::InProgress => ("[-]", Color::Yellow),
+        TaskStatus::Pending => ("[ ]", Color::Reset),
+        TaskStatus::Blocked => ("[~]", Color::Red),
+    }
+}
+
+/// The task view: counts, the tasks (Kiro's optional ones marked `*`), then the checklists,
+/// which are listed but are not tasks, then the warnings.
+fn task_lines(app: &App, l: &TaskList) -> Vec<Line<'static>> {
+    let c = l.counts();
+    let mut head = format!(
+        "{}/{} done · {} in progress · {} pending · {} blocked",
+        c.done, c.total, c.in_progress, c.pending, c.blocked
+    );
+    let o = l.optional_counts();
+    if o.total > 0 {
+        head.push_str(&format!(" · optional {}/{} done", o.done, o.total));
+    }
+    let mut v = vec![Line::styled(head, bold())];
+    for t in &l.tasks {
+        let (mark, color) = mark(t.status);
+        let star = if t.optional { "*" } else { " " };
+        v.push(Line::from(vec![
+            Span::styled(format!("{mark}{star}"), fg(app, color)),
+            Span::raw(format!("{:<5} {}", t.id, t.title)),
+        ]));
+    }
+    for cl in &l.checklists {
+        let s = cl.summary();
+        v.push(Line::raw(""));
+        v.push(Line::styled(
+            format!(
+                "{} · {}/{} · checklist, not tasks",
+                cl.title, s.done, s.total
+            ),
+            fg(app, Color::DarkGray).add_modifier(Modifier::BOLD),
+        ));
+        for i in &cl.items {
+            let (mark, color) = mark(i.status);
+            v.push(Line::from(vec![
+                Span::styled(format!("{mark}  "), fg(app, color)),
+                Span::styled(i.text.clone(), fg(app, Color::DarkGray)),
+            ]));
+        }
+    }
+    for w in &l.warnings {
+        v.push(Line::styled(
+            format!("warning: {w}"),
+            fg(app, Color::Yellow),
+        ));
+    }
+    v
+}
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -54,35 +111,7 @@ pub fn render(app: &App, f: &mut Frame, area: Rect) {
             let lines = match list {
                 None => vec![Line::raw("reading tasks.md…")],
                 Some(Err(e)) => vec![Line::styled(e.clone(), fg(app, Color::Red))],
-                Some(Ok(l)) => {
-                    let c = l.counts();
-                    let mut v = vec![Line::styled(
-                        format!(
-                            "{}/{} done · {} in progress · {} pending · {} blocked",
-                            c.done, c.total, c.in_progress, c.pending, c.blocked
-                        ),
-                        bold(),
-                    )];
-                    for t in &l.tasks {
-                        let (mark, color) = match t.status {
-                            TaskStatus::Done => ("[x]", Color::Green),
-                            TaskStatus::InProgress => ("[-]", Color::Yellow),
-                            TaskStatus::Pending => ("[ ]", Color::Reset),
-                            TaskStatus::Blocked => ("[~]", Color::Red),
-                        };
-                        v.push(Line::from(vec![
-                            Span::styled(format!("{mark} "), fg(app, color)),
-                            Span::raw(format!("{:<5} {}", t.id, t.title)),
-                        ]));
-                    }
-                    for w in &l.warnings {
-                        v.push(Line::styled(
-                            format!("warning: {w}"),
-                            fg(app, Color::Yellow),
-                        ));
-                    }
-                    v
-                }
+                Some(Ok(l)) => task_lines(app, l),
             };
             scrolled(app, f, big, &format!(" Tasks of {spec} "), lines);
         }
