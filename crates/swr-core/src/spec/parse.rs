@@ -88,18 +88,53 @@ pub(crate) fn parse_with_sites(text: &str) -> Parsed {
     scan::<Task>(text).finish(true)
 }
 
-/// Splits the line starting at `pos`: its length and the length of its terminator (`\n`,
-/// `\r\n`, a lone `\r` when the text holds any, or none at the end of the text).
-fn line_at(bytes: &[u8], pos: usize, has_cr: bool) -> (usize, usize) {
-    let rest = &bytes[pos..];
-    if has_cr {
-        match memchr::memchr2(b'\n', b'\r', rest) {
-            Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => (i, 2),
-            Some(i) => (i, 1),
-            None => (rest.len(), 0),
+/// Finds where lines end: `\n`, `\r\n`, or a lone `\r` when the text holds any.
+#[derive(Clone, Copy)]
+struct LineEnds {
+    cr: bool,
+    /// memchr's free functions choose their CPU path at every call, a cost comparable to the
+    /// search itself on lines of 50 bytes: the AVX2 searchers are made once instead.
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<(
+        memchr::arch::x86_64::avx2::memchr::One,
+        memchr::arch::x86_64::avx2::memchr::Two,
+    )>,
+}
+
+impl LineEnds {
+    fn new(text: &[u8]) -> LineEnds {
+        LineEnds {
+            cr: memchr::memchr(b'\r', text).is_some(),
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n')
+                .zip(memchr::arch::x86_64::avx2::memchr::Two::new(b'\n', b'\r')),
         }
-    } else {
-        match memchr::memchr(b'\n', rest) {
+    }
+
+    #[inline(always)]
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((one, two)) = &self.avx2 {
+            return if self.cr {
+                two.find(hay)
+            } else {
+                one.find(hay)
+            };
+        }
+        if self.cr {
+            memchr::memchr2(b'\n', b'\r', hay)
+        } else {
+            memchr::memchr(b'\n', hay)
+        }
+    }
+
+    /// The line starting at `pos`: its length and the length of its terminator (0 at the end
+    /// of the text).
+    #[inline(always)]
+    fn at(&self, bytes: &[u8], pos: usize) -> (usize, usize) {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        match self.find(rest) {
+            Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => (i, 2),
             Some(i) => (i, 1),
             None => (rest.len(), 0),
         }
@@ -110,8 +145,8 @@ fn line_at(bytes: &[u8], pos: usize, has_cr: bool) -> (usize, usize) {
 fn scan<'a, R: Record<'a>>(text: &'a str) -> Builder<'a, R> {
     let bytes = text.as_bytes();
     // SIMD scans (memchr) over the whole text cost far less than one per-line pass.
-    let has_cr = memchr::memchr(b'\r', bytes).is_some();
-    let mut b = Builder::new(text, has_cr);
+    let ends = LineEnds::new(bytes);
+    let mut b = Builder::new(text, ends);
     if R::FULL {
         // Every task line holds a `[`: reserving up front avoids re-copying a large Vec of
         // tasks (and glibc's costly frees of the old buffers) on big files.
@@ -126,7 +161,7 @@ fn scan<'a, R: Record<'a>>(text: &'a str) -> Builder<'a, R> {
     let mut no = 0;
     while pos < bytes.len() {
         no += 1;
-        let (len, term) = line_at(bytes, pos, has_cr);
+        let (len, term) = ends.at(bytes, pos);
         // Terminators are ASCII, so these are char boundaries.
         let Some(line) = text.get(pos..pos + len) else {
             break;
@@ -970,7 +1005,7 @@ impl Iterator for Slots<'_> {
 
 struct Builder<'a, R> {
     text: &'a str,
-    has_cr: bool,
+    ends: LineEnds,
     records: Vec<R>,
     /// One per record.
     extras: Vec<Extra>,
@@ -989,10 +1024,10 @@ struct Builder<'a, R> {
 }
 
 impl<'a, R: Record<'a>> Builder<'a, R> {
-    fn new(text: &'a str, has_cr: bool) -> Self {
+    fn new(text: &'a str, ends: LineEnds) -> Self {
         Builder {
             text,
-            has_cr,
+            ends,
             records: Vec::new(),
             extras: Vec::new(),
             heads: Vec::new(),
@@ -1371,7 +1406,7 @@ impl<'a, R: Record<'a>> Builder<'a, R> {
         if from >= bytes.len() {
             return false;
         }
-        let (len, _) = line_at(bytes, from, self.has_cr);
+        let (len, _) = self.ends.at(bytes, from);
         let Some(line) = self.text.get(from..from + len) else {
             return false;
         };
@@ -1397,7 +1432,7 @@ impl<'a, R: Record<'a>> Builder<'a, R> {
         let (mut blank, mut crossed) = (false, false);
         while pos < bytes.len() {
             no += 1;
-            let (len, term) = line_at(bytes, pos, self.has_cr);
+            let (len, term) = self.ends.at(bytes, pos);
             let line = self.text.get(pos..pos + len)?;
             pos += len + term;
             let (ind, rest) = split_indent(line);
