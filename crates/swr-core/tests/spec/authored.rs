@@ -18,6 +18,12 @@ fn authored(name: &str) -> TaskList {
     list
 }
 
+fn authored_text(text: &str) -> TaskList {
+    let list = parse(text);
+    assert_eq!(summarize(text), list.summary());
+    list
+}
+
 fn ids(list: &TaskList) -> Vec<&str> {
     list.tasks.iter().map(|t| t.id.as_str()).collect()
 }
@@ -87,6 +93,34 @@ fn task_heading_variants() {
         "# Plan\n## Tasks\n## Task 3: Auth\n- [x] 3.1 Login\n## Notes\n- [ ] 9. Not a task\n",
     );
     assert_eq!(ids(&list), ["3.1"]);
+}
+
+#[test]
+fn heading_tasks_interleaved_with_numbered_checkboxes() {
+    // Task headings with a state of their own, numbered checkboxes between them: each heading
+    // is a task and each checkbox the next one, not a group and its members.
+    let text = "\
+## Task 1: Group
+- [x] 1.1 Implement part 1
+### Task 1.2: Test part 2
+#### Acceptance Criteria
+- [x] Unit tests pass
+- [ ] Load test run
+- [x] 1.3 Implement part 3
+### Task 1.4: Review part 4
+**Status:** [x] Completed
+
+- [ ] 1.5 Implement part 5
+### Task 1.6: Sub-tasks of its own
+**Status:** in progress
+- [x] 1.6.1 First half
+";
+    let list = authored_text(text);
+    assert_eq!(ids(&list), ["1.1", "1.2", "1.3", "1.4", "1.5", "1.6.1"]);
+    assert_eq!(task(&list, "1.2").status, TaskStatus::InProgress);
+    assert_eq!(task(&list, "1.2").criteria.len(), 2);
+    assert_eq!(task(&list, "1.4").status, TaskStatus::Done);
+    assert!(list.warnings.is_empty(), "{:?}", list.warnings);
 }
 
 #[test]

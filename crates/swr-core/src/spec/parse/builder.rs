@@ -211,6 +211,22 @@ impl<'a, R: Record<'a>> Builder<'a, R> {
         self.headings.last().and_then(|h| h.owner)
     }
 
+    /// Whether a numbered checkbox with this id, in the body of heading `h`, makes that
+    /// heading a group title: always when the heading has no state of its own yet; else only
+    /// for its own id or a sub-id (`### Task 1.2:` with a Status line, then `- [x] 1.3` is a
+    /// heading task followed by the next task, not a group title).
+    fn titles(&self, h: usize, id: &str) -> bool {
+        let Some(head) = self.heads.get(self.extras[h].head as usize) else {
+            return false;
+        };
+        if head.status_value.is_none() && head.crits.total == 0 {
+            return true;
+        }
+        let own = self.records[h].id();
+        id.strip_prefix(own)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
+
     /// The heading data of a record, when it is a heading.
     pub(super) fn head_mut(&mut self, record: usize) -> Option<&mut Head<'a>> {
         let head = self.extras[record].head;
@@ -394,6 +410,7 @@ impl<'a, R: Record<'a>> Builder<'a, R> {
                         }
                         if self.stack.is_empty()
                             && let Some(h) = parent
+                            && self.titles(h, id)
                             && let Some(head) = self.head_mut(h)
                         {
                             head.numbered_inside = true;
