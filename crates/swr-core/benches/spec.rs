@@ -3,7 +3,10 @@
 //!
 //! Parse inputs: `10000_tasks` is the MCP template's shape (six metadata bullets, a criterion
 //! every third task, a sub-task every fifth: 4.2 MB, 12,000 tasks); `10000_lean` is a title
-//! and three 30-200 character bullets per task (3.9 MB); `10000_bare` is checkboxes only.
+//! and three 30-200 character bullets per task (3.9 MB); `10000_bare` is checkboxes only;
+//! `10000_headings` is hand-written task headings (status checkboxes, criteria under
+//! `#### Acceptance Criteria`, group titles over numbered checkboxes, checklists), the input
+//! whose reading needs the whole file. `summarize_*` is what `swr specs` and the TUI pay.
 //!
 //! `cargo bench -p swr-core --bench spec -- --measurement-time 5`
 
@@ -17,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use swr_core::spec::{Layout, discover_projects, parse};
+use swr_core::spec::{Layout, discover_projects, parse, summarize};
 
 /// A tasks.md of `n` tasks in the MCP server's format, each with the usual metadata bullets,
 /// an acceptance criterion every third task and a sub-task every fifth.
@@ -66,6 +69,34 @@ fn generate_lean_tasks_md(n: usize) -> String {
     s
 }
 
+/// `n` tasks as people write them by hand: groups of ten under `## Task g:` group headings,
+/// alternating numbered checkboxes and `### Task g.i:` headings with a status checkbox or
+/// with criteria under `#### Acceptance Criteria`; a "Verification Checklist" per group.
+fn generate_heading_tasks_md(n: usize) -> String {
+    let mut s = String::from("# Implementation Plan\n\n");
+    for g in 1..=n.div_ceil(10) {
+        s.push_str(&format!("## Task {g}: Group {g}\n\n"));
+        for i in 1..=10.min(n - (g - 1) * 10) {
+            if i % 2 == 1 {
+                s.push_str(&format!(
+                    "- [x] {g}.{i} Implement part {i} of group {g}\n  - _Requirements: {g}.{i}_\n"
+                ));
+            } else if i % 4 == 0 {
+                s.push_str(&format!(
+                    "### Task {g}.{i}: Review part {i}\n**Status:** [x] Completed\n\n"
+                ));
+            } else {
+                s.push_str(&format!(
+                    "### Task {g}.{i}: Test part {i}\n#### Acceptance Criteria\n\
+                     - [x] Unit tests pass\n- [ ] Load test run\n\n"
+                ));
+            }
+        }
+        s.push_str("### Verification Checklist\n- [x] Reviewed\n- [ ] Deployed\n\n");
+    }
+    s
+}
+
 /// `n` bare checkbox lines: no metadata at all, the least a 10,000-task file can hold.
 fn generate_bare_tasks_md(n: usize) -> String {
     let mut s = String::from("# Tasks Document\n\n");
@@ -95,6 +126,22 @@ fn bench_parse(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Bytes(bare.len() as u64));
     group.bench_function("tasks_md_10000_bare", |b| {
         b.iter(|| parse(black_box(&bare)))
+    });
+    let headings = generate_heading_tasks_md(10_000);
+    let list = parse(&headings);
+    assert_eq!(list.tasks.len(), 10_000);
+    assert_eq!(list.checklists.len(), 1_000);
+    group.throughput(criterion::Throughput::Bytes(headings.len() as u64));
+    group.bench_function("tasks_md_10000_headings", |b| {
+        b.iter(|| parse(black_box(&headings)))
+    });
+    group.throughput(criterion::Throughput::Bytes(text.len() as u64));
+    group.bench_function("summarize_10000_tasks", |b| {
+        b.iter(|| summarize(black_box(&text)))
+    });
+    group.throughput(criterion::Throughput::Bytes(headings.len() as u64));
+    group.bench_function("summarize_10000_headings", |b| {
+        b.iter(|| summarize(black_box(&headings)))
     });
     // A realistic spec size, for the per-call cost the runner pays on every iteration.
     let small = generate_tasks_md(100);
