@@ -267,10 +267,11 @@ pub(super) fn author_id(text: &str) -> Option<(&str, &str, bool)> {
     bare_id(s).map(|(id, title)| (id, title, true))
 }
 
+/// An id with nothing before it: `1.2`, `Task 1.2:`, `A1:`.
 pub(super) fn bare_id(s: &str) -> Option<(&str, &str)> {
     match s.as_bytes().first()? {
         b'0'..=b'9' => split_id(s).map(|(id, title, _)| (id, title)),
-        b'T' | b't' if heading_task(s).is_some() => heading_task(s),
+        b'T' | b't' => heading_task(s).or_else(|| letter_id(s)),
         _ => letter_id(s),
     }
 }
