@@ -657,10 +657,11 @@ fn tasks_overlay_marks_optional_tasks_and_lists_checklists_apart() {
     app.update(Msg::Key(KeyCode::Char('t').into()));
     let list = swr_core::spec::parse(
         "- [x] 1. Build\n- [ ]* 2. Property tests\n- [ ] 3. Ship\n\n\
-         ## Verification Checklist\n- [x] Tested by hand\n- [ ] Reviewed\n",
+         ## Verification Checklist\n- [x] Tested by hand\n- [ ] Reviewed \x1b[2J\n",
     );
     app.update(Msg::Tasks(Ok(list)));
     let f = frame(&app, 100, 30);
+    assert!(f.contains("Reviewed \\x1b[2J"), "escaped, not sent: {f}");
     assert!(
         f.contains("1/2 done · 0 in progress · 1 pending · 0 blocked · optional 0/1 done"),
         "{f}"

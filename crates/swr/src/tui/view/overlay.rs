@@ -10,6 +10,7 @@ use swr_core::spec::{TaskList, TaskStatus};
 use swr_core::store::AttemptRecord;
 
 use super::{block, bold, fg, fit, status_color};
+use crate::text::one_line;
 use crate::tui::app::{App, Overlay, human_secs};
 use crate::tui::keys;
 
@@ -23,7 +24,8 @@ fn mark(status: TaskStatus) -> (&'static str, Color) {
 }
 
 /// The task view: counts, the tasks (Kiro's optional ones marked `*`), then the checklists,
-/// which are listed but are not tasks, then the warnings.
+/// which are listed but are not tasks, then the warnings. tasks.md text is not ours: control
+/// characters in it are shown escaped, never sent to the terminal.
 fn task_lines(app: &App, l: &TaskList) -> Vec<Line<'static>> {
     let c = l.counts();
     let mut head = format!(
@@ -40,7 +42,7 @@ fn task_lines(app: &App, l: &TaskList) -> Vec<Line<'static>> {
         let star = if t.optional { "*" } else { " " };
         v.push(Line::from(vec![
             Span::styled(format!("{mark}{star}"), fg(app, color)),
-            Span::raw(format!("{:<5} {}", t.id, t.title)),
+            Span::raw(format!("{:<5} {}", one_line(&t.id), one_line(&t.title))),
         ]));
     }
     for cl in &l.checklists {
@@ -49,7 +51,9 @@ fn task_lines(app: &App, l: &TaskList) -> Vec<Line<'static>> {
         v.push(Line::styled(
             format!(
                 "{} · {}/{} · checklist, not tasks",
-                cl.title, s.done, s.total
+                one_line(&cl.title),
+                s.done,
+                s.total
             ),
             fg(app, Color::DarkGray).add_modifier(Modifier::BOLD),
         ));
@@ -57,13 +61,13 @@ fn task_lines(app: &App, l: &TaskList) -> Vec<Line<'static>> {
             let (mark, color) = mark(i.status);
             v.push(Line::from(vec![
                 Span::styled(format!("{mark}  "), fg(app, color)),
-                Span::styled(i.text.clone(), fg(app, Color::DarkGray)),
+                Span::styled(one_line(&i.text).into_owned(), fg(app, Color::DarkGray)),
             ]));
         }
     }
     for w in &l.warnings {
         v.push(Line::styled(
-            format!("warning: {w}"),
+            format!("warning: {}", one_line(&w.to_string())),
             fg(app, Color::Yellow),
         ));
     }
