@@ -339,12 +339,14 @@ impl<'a, 'e> Driver<'a, 'e> {
                 None
             }
         };
+        let optional = self.config.include_optional_tasks;
         Observation {
-            counts: self.list.counts(),
+            counts: self.list.counts_with(optional),
+            optional: self.list.optional_counts().total,
             head,
             next_task: self
                 .list
-                .next_task()
+                .next_task_with(optional)
                 .map(|t| format!("{} {}", t.id, t.title)),
             account_wait,
             done: self
@@ -1141,8 +1143,8 @@ impl<'a, 'e> Driver<'a, 'e> {
             _ => RunnerStatus::Failed,
         };
         let counts = crate::spec::read_tasks(self.guard.path())
-            .map(|l| l.counts())
-            .unwrap_or_else(|_| self.list.counts());
+            .map(|l| l.counts_with(self.config.include_optional_tasks))
+            .unwrap_or_else(|_| self.list.counts_with(self.config.include_optional_tasks));
         // A wait cut short stays in the store for the next run; the runner's record keeps
         // saying when it ends.
         let waiting = matches!(end, RunEnd::Stopped { .. } | RunEnd::MaxRuntime { .. })

@@ -78,6 +78,8 @@ pub struct Observation {
     pub next_task: Option<String>,
     /// A rate limit of this runner's provider account, hit by any runner, not over yet.
     pub account_wait: Option<PersistedWait>,
+    /// Optional tasks (Kiro's `- [ ]*`) left out of `counts` (`include_optional_tasks` off).
+    pub optional: usize,
     /// The tasks marked done, id to title: a tick is a task that joins this set.
     pub done: BTreeMap<String, String>,
 }
@@ -472,6 +474,10 @@ impl Machine {
         let counts = observed.counts;
         let next_task = observed.next_task.clone();
         self.last = observed;
+        if counts.total == 0 && self.last.optional > 0 {
+            // Only optional tasks left out of the run: nothing required is left to do.
+            return self.finish(RunEnd::Completed, fx);
+        }
         if counts.total == 0 {
             return self.finish(
                 RunEnd::NonRetryable {

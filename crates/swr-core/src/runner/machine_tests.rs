@@ -69,6 +69,7 @@ fn obs(done: usize, total: usize, head: &str) -> Observation {
         head: Some(head.to_string()),
         next_task: (done < total).then(|| format!("{} Task", done + 1)),
         account_wait: None,
+        optional: 0,
         done: (1..=done)
             .map(|i| (i.to_string(), format!("Task {i}")))
             .collect(),
@@ -244,6 +245,7 @@ fn no_tasks_and_blocked_only_specs_end_without_an_attempt() {
         head: None,
         next_task: None,
         account_wait: None,
+        optional: 0,
         done: [("1".to_string(), "Task 1".to_string())]
             .into_iter()
             .collect(),
@@ -1330,4 +1332,13 @@ fn the_last_tick_is_checked_before_the_spec_counts_as_complete() {
     });
     assert_eq!(finish_of(&fx), None);
     assert!(spawn_of(&fx).is_some());
+}
+
+#[test]
+fn a_spec_with_only_optional_tasks_left_out_is_complete() {
+    let mut h = Harness::new(settings());
+    let mut o = obs(0, 0, "a");
+    o.optional = 2;
+    let fx = h.start(o);
+    assert_eq!(finish_of(&fx), Some(RunEnd::Completed));
 }

@@ -204,7 +204,7 @@ pub async fn run(
     let first = guard.read()?;
 
     let me = std::process::id();
-    let counts = first.counts();
+    let counts = first.counts_with(config.include_optional_tasks);
     store.create_runner(&NewRunner {
         runner_id: runner_id.clone(),
         project: opts.project.clone(),
@@ -330,11 +330,12 @@ pub fn render_prompt(
     resumed: bool,
     verify_failure: Option<&str>,
 ) -> Result<String, RunError> {
-    let c = list.counts();
-    let next = list.next_task();
+    let optional = config.include_optional_tasks;
+    let c = list.counts_with(optional);
+    let next = list.next_task_with(optional);
     let vars = PromptVars {
         spec_name: spec.to_string(),
-        progress_summary: list.progress_summary(),
+        progress_summary: list.progress_summary_with(optional),
         tasks_total: c.total,
         tasks_done: c.done,
         tasks_remaining: c.remaining(),

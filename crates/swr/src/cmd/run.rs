@@ -117,7 +117,8 @@ pub fn run(config: &Config, args: &RunArgs) -> anyhow::Result<u8> {
         // The other runner may have finished them meanwhile.
         skipped.retain(|s| {
             let tasks = config.tasks_path(&project.path, s);
-            !spec::read_tasks(&tasks).is_ok_and(|l| l.counts().is_complete())
+            !spec::read_tasks(&tasks)
+                .is_ok_and(|l| l.counts_with(config.include_optional_tasks).is_complete())
         });
         if code == exit::OK && !skipped.is_empty() {
             return Err(ExitError::new(
@@ -527,11 +528,11 @@ fn pick_project(config: &Config, arg: Option<&str>) -> anyhow::Result<Project> {
 
 /// The specs of `project` with work left. A spec whose tasks.md cannot be read (a FIFO, a
 /// device, too large) costs a warning, never the other specs.
-fn unfinished_specs(project: &Project) -> Vec<String> {
+fn unfinished_specs(project: &Project, include_optional: bool) -> Vec<String> {
     let mut out = Vec::new();
     for s in &project.specs {
         match s.read_tasks() {
-            Ok(l) if l.counts().remaining() > 0 => out.push(s.name.clone()),
+            Ok(l) if l.counts_with(include_optional).remaining() > 0 => out.push(s.name.clone()),
             Ok(_) | Err(SpecError::NotFound { .. }) => {}
             Err(e) => {
                 let _ = writeln!(
@@ -553,7 +554,7 @@ fn pick_specs(config: &Config, project: &Project, args: &RunArgs) -> anyhow::Res
     let [project] = projects;
     let project = &project;
     if args.all {
-        let unfinished = unfinished_specs(project);
+        let unfinished = unfinished_specs(project, config.include_optional_tasks);
         if unfinished.is_empty() {
             eprintln!(
                 "swr: every spec of {} is done",
@@ -578,7 +579,7 @@ fn pick_specs(config: &Config, project: &Project, args: &RunArgs) -> anyhow::Res
         }
         return Ok(vec![s.clone()]);
     }
-    let unfinished = unfinished_specs(project);
+    let unfinished = unfinished_specs(project, config.include_optional_tasks);
     match unfinished.len() {
         1 => Ok(unfinished),
         0 => Err(ExitError::usage(format!(
@@ -632,7 +633,7 @@ fn dry_run(config: &Config, opts: &RunOptions) -> anyhow::Result<()> {
     let def = registry.get(&opts.provider)?;
     let tasks_path = config.tasks_path(&opts.project, &opts.spec);
     let list = spec::read_tasks(&tasks_path)?;
-    let c = list.counts();
+    let c = list.counts_with(config.include_optional_tasks);
     let prompt = runner::render_prompt(
         config,
         &opts.project,

@@ -367,7 +367,9 @@ fn tick_only(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<
         return Ok("no SWR_TASKS_PATH: nothing ticked".into());
     };
     let list = spec::read_tasks(&tasks_path)?;
-    let Some(task) = list.next_task() else {
+    // Required tasks first, then optional ones: the runner only sends the agent to those
+    // when include_optional_tasks is on.
+    let Some(task) = list.next_task().or_else(|| list.next_task_with(true)) else {
         return Ok("every task is already done".into());
     };
     let (id, title) = (task.id.clone(), task.title.clone());
@@ -383,7 +385,9 @@ fn tick(out: &mut impl Write, session: &str, cwd: &Path) -> anyhow::Result<Strin
         return Ok("no SWR_TASKS_PATH: nothing ticked".into());
     };
     let list = spec::read_tasks(&tasks_path)?;
-    let Some(task) = list.next_task() else {
+    // Required tasks first, then optional ones: the runner only sends the agent to those
+    // when include_optional_tasks is on.
+    let Some(task) = list.next_task().or_else(|| list.next_task_with(true)) else {
         return Ok("every task is already done".into());
     };
     let (id, title) = (task.id.clone(), task.title.clone());
