@@ -359,19 +359,40 @@ fn optional_tasks_are_left_alone_unless_included() {
     .unwrap();
     let r = w.run("ok,ok");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(w.history().len(), 1, "one attempt, for the required task only");
+    assert_eq!(
+        w.history().len(),
+        1,
+        "one attempt, for the required task only"
+    );
     let text = std::fs::read_to_string(&tasks).unwrap();
-    assert!(text.contains("- [x] 1.") && text.contains("- [ ]* 2."), "{text}");
-    assert!(!log_of(&w.history()[0]).contains("Write property tests"), "never in the prompt");
+    assert!(
+        text.contains("- [x] 1.") && text.contains("- [ ]* 2."),
+        "{text}"
+    );
+    assert!(
+        !log_of(&w.history()[0]).contains("Write property tests"),
+        "never in the prompt"
+    );
 
     let w = World::new(1, json!({"include_optional_tasks": true}));
     let tasks = w.project.join(".spec-workflow/specs/feat/tasks.md");
-    std::fs::write(&tasks, "# Tasks\n\n- [x] 1. Required work\n- [ ]* 2. Write property tests\n")
-        .unwrap();
+    std::fs::write(
+        &tasks,
+        "# Tasks\n\n- [x] 1. Required work\n- [ ]* 2. Write property tests\n",
+    )
+    .unwrap();
     let r = w.run("ok,ok");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = w.history();
     assert_eq!(h.len(), 1);
-    assert!(log_of(&h[0]).contains("Task 2: Write property tests"), "{}", log_of(&h[0]));
-    assert!(std::fs::read_to_string(&tasks).unwrap().contains("- [x]* 2."));
+    assert!(
+        log_of(&h[0]).contains("Task 2: Write property tests"),
+        "{}",
+        log_of(&h[0])
+    );
+    assert!(
+        std::fs::read_to_string(&tasks)
+            .unwrap()
+            .contains("- [x]* 2.")
+    );
 }

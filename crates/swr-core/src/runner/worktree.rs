@@ -10,8 +10,11 @@
 //!
 //! Git plumbing only (argv, no shell); no decisions about the run.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +141,27 @@ fn project_dir(state_dir: &Path, project: &Path) -> PathBuf {
         .join(format!("{clean}-{:08x}", h as u32))
 }
 
+/// Serializes the git operations of one project's worktrees (add, prune, merge, remove):
+/// `git worktree prune` run while another runner's `worktree add` is half done deletes its
+/// bookkeeping, and two merges into one worktree at once trip over its index lock. Blocking,
+/// held for the length of one operation; the kernel drops it with a dead holder.
+fn project_lock(state_dir: &Path, project: &Path) -> Result<Flock<File>, WorktreeError> {
+    let dir = project_dir(state_dir, project);
+    let io = |source| WorktreeError::Io {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(".lock"))
+        .map_err(io)?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io(e.into()))
+}
+
 fn record_path(state_dir: &Path, project: &Path, spec: &str) -> PathBuf {
     let branch = branch_name(spec);
     let leaf = branch.trim_start_matches("swr/");
@@ -223,10 +247,7 @@ pub fn prepare(
         .map_err(|_| WorktreeError::NoBranch(project.to_path_buf()))?;
     let branch = branch_name(spec);
     let dir = project_dir(state_dir, project);
-    std::fs::create_dir_all(&dir).map_err(|source| WorktreeError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    let _serial = project_lock(state_dir, project)?;
     let path = dir.join(branch.trim_start_matches("swr/"));
     // A worktree directory deleted by hand leaves git's record of it behind.
     let _ = git(project, &["worktree", "prune"]);
@@ -299,6 +320,17 @@ fn copy_spec_if_changed(
 
 /// Merges a completed spec's branch back (see the module docs) or says why not and how.
 pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
+    let _serial = match project_lock(state_dir, &w.project) {
+        Ok(l) => l,
+        Err(e) => {
+            return MergeResult::Kept {
+                branch: w.branch.clone(),
+                worktree: w.path.clone(),
+                why: e.to_string(),
+                how: format!("git merge --no-ff {}", w.branch),
+            };
+        }
+    };
     let kept = |why: String| MergeResult::Kept {
         branch: w.branch.clone(),
         worktree: w.path.clone(),
