@@ -87,7 +87,13 @@ pub(super) struct Driver<'a, 'e> {
     /// HEAD and the paths with changes before the current attempt: what it changed is
     /// measured from these.
     head_before: Option<String>,
+    /// Uncommitted paths as last seen (at the start, then after a ticking attempt).
     dirty_before: Vec<String>,
+    /// HEAD at the last observation: the next attempt's starting point.
+    last_head: Option<String>,
+    /// Tasks done when the current attempt started: a tick is a task done now, not then.
+    done_before: std::collections::HashSet<String>,
+    head_reader: Option<git::HeadReader>,
     /// The log of the attempt that ended last, for its checks' logs beside it.
     last_log: Option<PathBuf>,
     /// When the last agent's exit was seen, and the time spent since in git and tasks.md:
@@ -181,6 +187,9 @@ impl<'a, 'e> Driver<'a, 'e> {
             spec_config,
             head_before: None,
             dirty_before: Vec::new(),
+            last_head: None,
+            done_before: Default::default(),
+            head_reader: None,
             last_log: None,
             last_exit: None,
             checks_time: Duration::ZERO,
@@ -210,6 +219,9 @@ impl<'a, 'e> Driver<'a, 'e> {
             return;
         }
         let dirty = git::dirty_paths(&self.workdir);
+        // What was changed before any attempt is not what an attempt changed.
+        self.dirty_before.clone_from(&dirty);
+        self.head_reader = Some(git::HeadReader::new(&self.workdir));
         if let Some(first) = dirty.first() {
             self.warn(format!(
                 "the working tree has {} uncommitted change(s) (e.g. {first}); the agent will see them",
@@ -318,8 +330,12 @@ impl<'a, 'e> Driver<'a, 'e> {
             return None;
         }
         let t = Instant::now();
-        let head = git::head(&self.workdir);
+        let head = match &self.head_reader {
+            Some(r) => r.head(),
+            None => git::head(&self.workdir),
+        };
         self.checks_time += t.elapsed();
+        self.last_head.clone_from(&head);
         head
     }
 
@@ -513,7 +529,9 @@ impl<'a, 'e> Driver<'a, 'e> {
         }
     }
 
-    /// The paths the current attempt changed: its commits, and files changed since it began.
+    /// The paths the current attempt changed: its commits, and (when its tick is not among
+    /// them) the files it left changed. Only asked for attempts that ticked a task, and with
+    /// as few git processes as that allows: one `git diff` when the tick was committed.
     fn changed_paths(&mut self, head: Option<&str>) -> Option<Vec<String>> {
         if !self.git {
             return None;
@@ -524,10 +542,18 @@ impl<'a, 'e> Driver<'a, 'e> {
             (None, Some(b)) => git::changed_between(&self.workdir, git::EMPTY_TREE, b)?,
             _ => Vec::new(),
         };
-        for p in git::dirty_paths(&self.workdir) {
-            if !self.dirty_before.contains(&p) && !changed.contains(&p) {
-                changed.push(p);
+        let tick_committed = self
+            .tasks_in_repo
+            .as_ref()
+            .is_some_and(|t| changed.contains(t));
+        if !tick_committed {
+            let dirty = git::dirty_paths(&self.workdir);
+            for p in &dirty {
+                if !self.dirty_before.contains(p) && !changed.contains(p) {
+                    changed.push(p.clone());
+                }
             }
+            self.dirty_before = dirty;
         }
         self.checks_time += t.elapsed();
         Some(changed)
@@ -823,12 +849,15 @@ impl<'a, 'e> Driver<'a, 'e> {
             plan.resume.is_some(),
             plan.verify_failure.as_deref(),
         )?;
-        if self.git {
-            let t = Instant::now();
-            self.head_before = git::head(&self.workdir);
-            self.dirty_before = git::dirty_paths(&self.workdir);
-            self.checks_time += t.elapsed();
-        }
+        // HEAD as last observed: reading it again would cost a process per attempt.
+        self.head_before.clone_from(&self.last_head);
+        self.done_before = self
+            .list
+            .tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Done)
+            .map(|t| t.id.clone())
+            .collect();
         let cmd = self.command(plan, &prompt);
         let log_dir = self.config.log_dir(&self.opts.project, &self.opts.spec);
         let (log_path, mut log) = self
@@ -943,7 +972,16 @@ impl<'a, 'e> Driver<'a, 'e> {
             self.warn(w.clone());
         }
         let head = self.head();
-        let changed = self.changed_paths(head.as_deref());
+        let ticked = self
+            .list
+            .tasks
+            .iter()
+            .any(|t| t.status == TaskStatus::Done && !self.done_before.contains(&t.id));
+        let changed = if ticked {
+            self.changed_paths(head.as_deref())
+        } else {
+            None
+        };
         // Each attempt is its own session: its result's figures are its own, not cumulative.
         let usage = signals
             .result

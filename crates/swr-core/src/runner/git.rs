@@ -30,6 +30,74 @@ pub fn head(project: &Path) -> Option<String> {
     git(project, &["rev-parse", "--verify", "--quiet", "HEAD"]).filter(|s| !s.is_empty())
 }
 
+/// Reads HEAD from the repository's files instead of running `git rev-parse` after every
+/// attempt: the runner's own time between two agents is mostly process spawns. Anything it
+/// does not recognise (a reftable store, a symbolic ref it cannot resolve, a malformed file)
+/// falls back to `git rev-parse`, so it is never wrong, at worst as slow as before.
+#[derive(Debug, Clone)]
+pub struct HeadReader {
+    project: PathBuf,
+    /// `(git dir, common dir)` of a files-backed repository; `None`: always ask git.
+    dirs: Option<(PathBuf, PathBuf)>,
+}
+
+impl HeadReader {
+    pub fn new(project: &Path) -> HeadReader {
+        let dirs = git(
+            project,
+            &["rev-parse", "--absolute-git-dir", "--git-common-dir"],
+        )
+        .and_then(|out| {
+            let mut lines = out.lines();
+            let git_dir = PathBuf::from(lines.next()?);
+            let common = PathBuf::from(lines.next()?);
+            let common = if common.is_absolute() {
+                common
+            } else {
+                project.join(common)
+            };
+            Some((git_dir, common))
+        })
+        .filter(|(_, common)| {
+            // git 2.45+ can keep refs in a reftable instead of files.
+            !common.join("reftable").exists()
+        });
+        HeadReader {
+            project: project.to_path_buf(),
+            dirs,
+        }
+    }
+
+    pub fn head(&self) -> Option<String> {
+        self.from_files().or_else(|| head(&self.project))
+    }
+
+    fn from_files(&self) -> Option<String> {
+        let (git_dir, common) = self.dirs.as_ref()?;
+        let text = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+        let text = text.trim();
+        let Some(name) = text.strip_prefix("ref: ") else {
+            return is_object_id(text).then(|| text.to_string());
+        };
+        // Per-worktree refs live in the worktree's git dir, the rest in the common one.
+        for dir in [git_dir, common] {
+            if let Ok(id) = std::fs::read_to_string(dir.join(name)) {
+                let id = id.trim();
+                return is_object_id(id).then(|| id.to_string());
+            }
+        }
+        let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+        packed.lines().find_map(|l| {
+            let (id, r) = l.split_once(' ')?;
+            (r == name && is_object_id(id)).then(|| id.to_string())
+        })
+    }
+}
+
+fn is_object_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The content of `path` (relative to the repository top) as committed in HEAD.
 pub fn head_file(project: &Path, repo_path: &str) -> Option<Vec<u8>> {
     let out = Command::new("git")
@@ -145,6 +213,61 @@ pub fn repo_relative(project: &Path, path: &Path) -> Option<String> {
     abs.strip_prefix(&top)
         .ok()
         .map(|p| p.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod head_tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn reads_head_like_git_through_loose_packed_detached_and_worktree_refs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("repo");
+        std::fs::create_dir_all(&p).unwrap();
+        run(&p, &["init", "-q"]);
+        let r = HeadReader::new(&p);
+        assert_eq!(r.head(), None, "no commit yet");
+        std::fs::write(p.join("a"), "1").unwrap();
+        run(&p, &["add", "-A"]);
+        run(&p, &["commit", "-qm", "one"]);
+        assert!(
+            r.from_files().is_some(),
+            "a loose ref is read from the files"
+        );
+        assert_eq!(r.head(), head(&p));
+        run(&p, &["pack-refs", "--all"]);
+        assert_eq!(r.from_files(), head(&p), "a packed ref");
+        std::fs::write(p.join("a"), "2").unwrap();
+        run(&p, &["commit", "-qam", "two"]);
+        assert_eq!(r.head(), head(&p));
+        run(&p, &["checkout", "-q", "--detach"]);
+        assert_eq!(r.from_files(), head(&p), "detached");
+        run(&p, &["checkout", "-q", "-"]);
+        let wt = dir.path().join("wt");
+        run(
+            &p,
+            &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()],
+        );
+        let w = HeadReader::new(&wt);
+        std::fs::write(wt.join("b"), "3").unwrap();
+        run(&wt, &["add", "-A"]);
+        run(&wt, &["commit", "-qm", "side"]);
+        assert_eq!(w.from_files(), head(&wt), "a worktree's own HEAD");
+        assert_ne!(w.head(), r.head());
+    }
 }
 
 #[cfg(test)]
