@@ -69,10 +69,10 @@ impl HeadReader {
     }
 
     pub fn head(&self) -> Option<String> {
-        self.from_files().or_else(|| head(&self.project))
+        self.read_files().or_else(|| head(&self.project))
     }
 
-    fn from_files(&self) -> Option<String> {
+    fn read_files(&self) -> Option<String> {
         let (git_dir, common) = self.dirs.as_ref()?;
         let text = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
         let text = text.trim();
@@ -244,17 +244,17 @@ mod head_tests {
         run(&p, &["add", "-A"]);
         run(&p, &["commit", "-qm", "one"]);
         assert!(
-            r.from_files().is_some(),
+            r.read_files().is_some(),
             "a loose ref is read from the files"
         );
         assert_eq!(r.head(), head(&p));
         run(&p, &["pack-refs", "--all"]);
-        assert_eq!(r.from_files(), head(&p), "a packed ref");
+        assert_eq!(r.read_files(), head(&p), "a packed ref");
         std::fs::write(p.join("a"), "2").unwrap();
         run(&p, &["commit", "-qam", "two"]);
         assert_eq!(r.head(), head(&p));
         run(&p, &["checkout", "-q", "--detach"]);
-        assert_eq!(r.from_files(), head(&p), "detached");
+        assert_eq!(r.read_files(), head(&p), "detached");
         run(&p, &["checkout", "-q", "-"]);
         let wt = dir.path().join("wt");
         run(
@@ -265,7 +265,7 @@ mod head_tests {
         std::fs::write(wt.join("b"), "3").unwrap();
         run(&wt, &["add", "-A"]);
         run(&wt, &["commit", "-qm", "side"]);
-        assert_eq!(w.from_files(), head(&wt), "a worktree's own HEAD");
+        assert_eq!(w.read_files(), head(&wt), "a worktree's own HEAD");
         assert_ne!(w.head(), r.head());
     }
 }
