@@ -69,6 +69,7 @@ Examples:
   swr run --all --max-iterations 20 --max-runtime 8h --max-cost 25
   swr run -p app -s auth --dry-run          show the command and prompt, run nothing
   swr run -p app -s auth --ignore-wait      start now despite a pending rate-limit wait
+  swr run -p app --all --parallel 3         three specs at once, each in its own git worktree
   nohup swr run -p app --all &              keeps running after you log out
   swr run -p app -s auth --json | jq .      one JSON event per line
 
