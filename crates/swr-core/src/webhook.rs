@@ -313,6 +313,10 @@ pub fn send(agent: &ureq::Agent, d: &Delivery) -> Result<(), String> {
 }
 
 /// Claims and sends what is due in `scope`, recording each try. Returns how many it tried.
+///
+/// The deliveries of a batch are sent at once, each on a thread of its own, and each try is
+/// recorded as it ends: a receiver that hangs for the whole call timeout never delays the
+/// others (a runner waits only `notify_timeout_seconds` for its first tries).
 pub fn deliver_due(store: &Store, agent: &ureq::Agent, scope: &DeliveryScope) -> usize {
     let mut tried = 0;
     loop {
@@ -326,40 +330,61 @@ pub fn deliver_due(store: &Store, agent: &ureq::Agent, scope: &DeliveryScope) ->
         if batch.is_empty() {
             return tried;
         }
-        for d in batch {
-            tried += 1;
-            let result = send(agent, &d);
-            let retry_at = match &result {
-                Ok(()) => None,
-                Err(_) => retry_after(d.tries + 1).and_then(|delay| {
-                    let span = jiff::SignedDuration::try_from(delay).ok()?;
-                    Timestamp::now().checked_add(span).ok()
-                }),
-            };
-            if let Err(e) = &result {
-                match retry_at {
-                    Some(_) => tracing::warn!(
-                        "webhook {} ({}) failed, try {}: {e}; retried later",
-                        d.url,
-                        d.event,
-                        d.tries + 1
-                    ),
-                    None => tracing::warn!(
-                        "webhook {} ({}) failed, try {}: {e}; given up",
-                        d.url,
-                        d.event,
-                        d.tries + 1
-                    ),
+        tried += batch.len();
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            for d in &batch {
+                let tx = tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("swr-webhook-send".into())
+                    .spawn_scoped(scope, move || {
+                        let _ = tx.send((d, send(agent, d)));
+                    });
+                if let Err(e) = spawned {
+                    // No thread to spare: send it from here.
+                    tracing::debug!("webhooks: cannot start a sender thread: {e}");
+                    record_try(store, d, send(agent, d));
                 }
             }
-            if let Err(e) = store.record_delivery_try(
-                d.id,
-                result.as_ref().map(|_| ()).map_err(String::as_str),
-                retry_at,
-            ) {
-                tracing::warn!("webhooks: cannot record a try: {e}");
+            drop(tx);
+            for (d, result) in rx {
+                record_try(store, d, result);
             }
+        });
+    }
+}
+
+/// Records one try of `d` (and logs a failure): delivered, retried later, or given up.
+fn record_try(store: &Store, d: &Delivery, result: Result<(), String>) {
+    let retry_at = match &result {
+        Ok(()) => None,
+        Err(_) => retry_after(d.tries + 1).and_then(|delay| {
+            let span = jiff::SignedDuration::try_from(delay).ok()?;
+            Timestamp::now().checked_add(span).ok()
+        }),
+    };
+    if let Err(e) = &result {
+        match retry_at {
+            Some(_) => tracing::warn!(
+                "webhook {} ({}) failed, try {}: {e}; retried later",
+                d.url,
+                d.event,
+                d.tries + 1
+            ),
+            None => tracing::warn!(
+                "webhook {} ({}) failed, try {}: {e}; given up",
+                d.url,
+                d.event,
+                d.tries + 1
+            ),
         }
+    }
+    if let Err(e) = store.record_delivery_try(
+        d.id,
+        result.as_ref().map(|_| ()).map_err(String::as_str),
+        retry_at,
+    ) {
+        tracing::warn!("webhooks: cannot record a try: {e}");
     }
 }
 

@@ -199,6 +199,32 @@ fn a_silent_receiver_never_holds_the_runner() {
 }
 
 #[test]
+fn a_silent_receiver_never_holds_back_the_other_webhooks() {
+    // The silent one is configured first: its try must not use up the run's wait for the
+    // others (they were sent one after another, so the second got nothing).
+    let silent = Receiver::start(Vec::new(), true);
+    let ok = Receiver::start(Vec::new(), false);
+    let w = World::new(
+        1,
+        json!({"notify_webhooks": [silent.url("/hook"), ok.url("/hook")],
+               "notify_timeout_seconds": 4}),
+    );
+    let res = w.run("ok");
+    assert_eq!(res.code, 0, "{}", res.stderr);
+    silent.wait(
+        "the silent receiver's request",
+        Duration::from_secs(10),
+        |g| !g.is_empty(),
+    );
+    // No service runs: what the runner did not send before it ended is never sent.
+    ok.wait(
+        "the other receiver's request",
+        Duration::from_secs(5),
+        |g| g.iter().any(|g| g.body.contains("\"completed\"")),
+    );
+}
+
+#[test]
 fn undelivered_events_show_in_status_and_the_service_delivers_them() {
     // Down for the runner's only try (the retry comes after the runner has gone).
     let rx = Receiver::start(vec![503], false);
