@@ -11,7 +11,7 @@ use std::time::Duration;
 use run_support::{World, alive};
 use serde_json::{Value, json};
 use serve_support::{
-    Service, add_project, entry, kill9, queue_add, raw_status, request, sse, sse_until,
+    Service, add_project, entry, kill9, queue_add, raw_answer, raw_status, request, sse, sse_until,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -201,6 +201,21 @@ fn guard_checks_host_and_origin_on_loopback() {
         &[("Sec-Fetch-Site", "cross-site")],
     );
     assert_eq!(code, 403);
+    // A body over the limit (axum's 2 MiB) is refused with a JSON error too, not plain text.
+    // One byte over: the server has read it all when it answers, so it closes the connection
+    // cleanly (with megabytes unread it may reset it, and the client sees no answer).
+    let over = (2 << 20) + 1;
+    let answer = raw_answer(
+        port,
+        &format!(
+            "POST /api/queue HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {over}\r\nConnection: close\r\n\r\n{}",
+            "a".repeat(over)
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(v["field"], "body", "{answer}");
     // No token on loopback: plain requests pass.
     let (code, v) = svc.post("/api/queue/pause", "");
     assert_eq!((code, v["paused"].as_bool()), (200, Some(true)));

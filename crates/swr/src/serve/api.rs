@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -629,7 +629,15 @@ pub fn parse_add(body: &[u8]) -> Result<AddRequest, ApiError> {
     })
 }
 
-async fn queue_add(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn queue_add(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    // A body over the limit (or cut off) is a JSON error like any other, with its own status.
+    let body = body.map_err(|e| ApiError {
+        status: e.status(),
+        ..ApiError::field("body", e.body_text())
+    })?;
     let req = parse_add(&body)?;
     let st2 = st.clone();
     let entry = blocking(move || {

@@ -218,6 +218,16 @@ pub fn raw_status(port: u16, head: &str) -> u16 {
         .unwrap_or_else(|| panic!("no status in {line:?}"))
 }
 
+/// A request written by hand; the whole answer (head and body) up to the server's close.
+pub fn raw_answer(port: u16, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
 pub struct Sse {
