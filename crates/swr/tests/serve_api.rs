@@ -490,6 +490,31 @@ fn the_queue_waits_while_paused_and_within_the_cap() {
 }
 
 #[test]
+fn an_entry_whose_project_is_gone_ends_in_error() {
+    let w = World::new(1, json!({}));
+    let gone = add_project(&w, "gone", "feat", 1);
+    let out = w.cmd("").args(["queue", "pause"]).output().unwrap();
+    assert!(out.status.success());
+    let entry = queue_add(&w, &gone, "feat", &[]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    let svc = Service::start(&w, "ok", &[]);
+    let (code, _) = svc.post("/api/queue/resume", "");
+    assert_eq!(code, 200);
+    // Not left queued forever with a note blaming swr's own executable.
+    let q = svc.wait_json("/api/queue?all=true", "the entry to end", T, |v| {
+        v["entries"][0]["state"] == "done"
+    });
+    let e = &q["entries"][0];
+    assert_eq!(e["id"], entry["id"], "{q}");
+    assert_eq!(e["result"], "error", "{q}");
+    let note = e["note"].as_str().unwrap_or("");
+    assert!(
+        note.contains(&gone.display().to_string()) && note.contains("no longer exists"),
+        "{q}"
+    );
+}
+
+#[test]
 fn one_service_per_store() {
     let w = World::new(1, json!({}));
     let _svc = Service::start(&w, "hang", &[]);

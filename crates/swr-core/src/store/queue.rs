@@ -361,6 +361,28 @@ impl StoreTx<'_> {
         Ok(())
     }
 
+    /// `queued` → `done` without a runner: it cannot start (its project is gone).
+    pub fn queue_finish_queued(
+        &self,
+        id: QueueId,
+        result: &str,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE queue SET state = 'done', result = ?2, note = ?3, updated_at = ?4
+                 WHERE id = ?1 AND state = 'queued'",
+                params_from_iter([
+                    Value::Integer(id.0),
+                    text(result),
+                    text(note),
+                    ts_value(now_ms()),
+                ]),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// A note on a queued entry (why it has not started yet).
     pub fn queue_note(&self, id: QueueId, note: Option<&str>) -> Result<(), StoreError> {
         self.conn

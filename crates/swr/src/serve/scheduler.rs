@@ -263,6 +263,18 @@ impl Scheduler {
                     .transaction(|tx| tx.queue_note(e.id, Some(&note)))?;
                 continue;
             }
+            // A project deleted or moved since it was queued: no `swr run` can start there,
+            // now or at the next pass; the entry ends instead of waiting in front forever.
+            if !e.project.is_dir() {
+                let note = format!(
+                    "cannot start swr run: the project directory {} no longer exists",
+                    e.project.display()
+                );
+                eprintln!("swr serve: queue entry {}: {}", e.id, safe(&note));
+                self.store
+                    .transaction(|tx| tx.queue_finish_queued(e.id, "error", &note))?;
+                continue;
+            }
             match self.start(&e) {
                 Ok(true) => active += 1,
                 Ok(false) => {}

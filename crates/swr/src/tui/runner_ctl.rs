@@ -108,9 +108,17 @@ pub fn start(
         .stderr(Stdio::from(err))
         .env("SWR_NO_PROGRESS_BAR", "1")
         .current_dir(&req.project);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let mut child = cmd.spawn().with_context(|| {
+        if req.project.is_dir() {
+            format!("cannot start {}", exe.display())
+        } else {
+            format!(
+                "cannot start {} in {}: no such directory",
+                exe.display(),
+                req.project.display()
+            )
+        }
+    })?;
     let pid = child.id();
     let start_time = swr_core::procinfo::start_time(pid);
     // Reap it when it ends, so it never lingers as a zombie while the TUI runs.
