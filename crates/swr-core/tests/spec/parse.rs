@@ -395,10 +395,33 @@ text - [ ] mid-line
     assert_eq!(
         messages(&list),
         [
+            (
+                3,
+                "ordered-list checkbox (`1. [ ] …`) is not read as a task; write it as `- [ ] …`"
+                    .to_string()
+            ),
             (5, "checkbox without text; line ignored".to_string()),
             (6, "checkbox without text; line ignored".to_string())
         ]
     );
+}
+
+#[test]
+fn ordered_list_checkboxes_are_warned_about_not_dropped_quietly() {
+    let text = "\
+# Tasks
+
+- [x] 1. First
+1. [ ] 2. In an ordered list
+2) [x] 3. Also ordered
+- [ ] 4. Last
+  1. plain ordered step, no checkbox
+";
+    let list = parse(text);
+    assert_eq!(ids(&list), ["1", "4"]);
+    let warned: Vec<usize> = messages(&list).iter().map(|(l, _)| *l).collect();
+    assert_eq!(warned, [4, 5], "{:?}", messages(&list));
+    assert!(messages(&list)[0].1.contains("write it as `- [ ]"));
 }
 
 #[test]

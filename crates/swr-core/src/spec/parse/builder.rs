@@ -260,6 +260,17 @@ impl<'a, R: Record<'a>> Builder<'a, R> {
                     return;
                 }
             }
+            // GFM renders `1. [ ] …` as a task list item, but neither the MCP server nor the
+            // agent's instructions read it: say so rather than drop it quietly.
+            b'0'..=b'9' if ordered_checkbox(content) => {
+                self.rules |= rule::ORDERED;
+                self.warn(
+                    no,
+                    "ordered-list checkbox (`1. [ ] …`) is not read as a task; write it as `- [ ] …`"
+                        .to_string(),
+                );
+                return;
+            }
             _ => {}
         }
         self.metadata(no, next, indent, content);
@@ -713,4 +724,16 @@ fn push_piece(text: &mut String, piece: &str, sep: &str) {
         text.push_str(sep);
     }
     text.push_str(piece);
+}
+
+/// `1. [ ] Title`, `2) [x] Title`: a checkbox in an ordered list item.
+fn ordered_checkbox(content: &str) -> bool {
+    let digits = content.bytes().take_while(u8::is_ascii_digit).count();
+    let Some(rest) = content[digits..].strip_prefix(['.', ')']) else {
+        return false;
+    };
+    if !(1..=9).contains(&digits) || !rest.starts_with([' ', '\t']) {
+        return false;
+    }
+    checkbox(&format!("- {}", rest.trim_start_matches([' ', '\t']))).is_some()
 }

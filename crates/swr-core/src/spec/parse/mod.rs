@@ -59,6 +59,8 @@ pub(crate) mod rule {
     pub const CHECKLIST: u16 = 1 << 4;
     /// A `_Prompt:` read past a blank line or a bullet, or made of sub-bullets.
     pub const PROMPT: u16 = 1 << 5;
+    /// A checkbox in an ordered list item (`1. [ ] …`), warned about.
+    pub const ORDERED: u16 = 1 << 6;
 }
 
 pub(crate) struct Parsed {
