@@ -264,6 +264,29 @@ fn config_warnings_are_checks_not_repeated_on_stderr() {
 }
 
 #[test]
+fn a_spec_with_a_bad_swr_json_fails_its_check() {
+    // `swr run` of that spec stops with a config error (78): doctor must not say ok.
+    let sb = healthy();
+    let spec_dir = sb.repos().join("app/.spec-workflow/specs/auth");
+    std::fs::write(
+        spec_dir.join("swr.json"),
+        r#"{"verify": "cargo test", "verfy": 1}"#,
+    )
+    .unwrap();
+    let (code, checks) = doctor_json_args(
+        &sb,
+        sb.swr_isolated().env("SWR_REPOS_ROOT", sb.repos()),
+        &["--project", "app"],
+    );
+    assert_eq!(code, Some(1));
+    let auth = find(&checks, "spec auth");
+    assert_eq!(auth.len(), 1, "{checks:#?}");
+    assert_eq!(auth[0]["status"], "fail", "{checks:#?}");
+    let msg = auth[0]["message"].as_str().unwrap();
+    assert!(msg.contains("swr.json") && msg.contains("verfy"), "{msg}");
+}
+
+#[test]
 fn project_checks_name_each_spec() {
     let sb = healthy();
     let (code, checks) = doctor_json_args(

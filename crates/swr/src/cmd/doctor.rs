@@ -330,6 +330,21 @@ fn layout_checks(config: &Config, project: Option<&str>) -> Vec<Check> {
     }
     for s in &project.specs {
         let label = format!("spec {}", s.name);
+        // Its swr.json (verify command): `swr run` of the spec refuses a bad one (exit 78).
+        if let Err(m) = swr_core::runner::verify::read_spec_config(&s.dir) {
+            out.push(check(
+                &label,
+                Status::Fail,
+                m,
+                Some(format!(
+                    "fix or remove {}: `swr run` of this spec stops with a config error until then",
+                    s.dir
+                        .join(swr_core::runner::verify::SPEC_CONFIG_FILE)
+                        .display()
+                )),
+            ));
+            continue;
+        }
         match s.read_summary() {
             Ok(list) if list.warnings.is_empty() => {
                 let c = list.counts;
