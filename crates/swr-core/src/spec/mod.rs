@@ -286,16 +286,26 @@ impl TaskList {
     /// when `include_optional` is set.
     pub fn next_task_with(&self, include_optional: bool) -> Option<&Task> {
         let eligible = |t: &&Task| include_optional || !t.optional;
-        self.tasks
-            .iter()
-            .filter(eligible)
-            .find(|t| t.status == TaskStatus::InProgress)
-            .or_else(|| {
-                self.tasks
-                    .iter()
-                    .filter(eligible)
-                    .find(|t| t.status == TaskStatus::Pending)
+        let first = |status: TaskStatus, under: Option<&str>| {
+            self.tasks.iter().filter(eligible).find(|t| {
+                t.status == status
+                    && under.is_none_or(|p| {
+                        t.id.len() > p.len() + 1
+                            && t.id.starts_with(p)
+                            && t.id.as_bytes()[p.len()] == b'.'
+                    })
             })
+        };
+        let mut pick =
+            first(TaskStatus::InProgress, None).or_else(|| first(TaskStatus::Pending, None))?;
+        // A parent whose subtasks are not all done (Kiro's `2. Implement the models` above
+        // `2.1`, `2.2`): the agent is sent to the first unfinished subtask, not the parent.
+        while let Some(child) = first(TaskStatus::InProgress, Some(&pick.id))
+            .or_else(|| first(TaskStatus::Pending, Some(&pick.id)))
+        {
+            pick = child;
+        }
+        Some(pick)
     }
 
     /// Looks a task up by id (the first one, if the file repeats an id).

@@ -471,3 +471,31 @@ fn finished_specs_in_every_form_read_complete() {
         assert_eq!(summarize(&text), list.summary(), "{name}");
     }
 }
+
+/// Kiro nests subtasks under a numbered parent: the agent is sent to the first unfinished
+/// subtask, never to the parent while its subtasks are open.
+#[test]
+fn the_next_task_is_the_first_open_subtask_of_an_open_parent() {
+    let list = authored_text(
+        "# Implementation Plan\n\n\
+         - [x] 1. Set up the project\n\
+         - [ ] 2. Implement the data models\n\
+         \x20 - [x] 2.1 Create the interfaces\n\
+         \x20 - [ ] 2.2 Implement the User model\n\
+         \x20 - [ ]* 2.3 Write property tests\n\
+         - [ ] 3. Wire the API\n\
+         - [ ] 12. Unrelated twelve\n",
+    );
+    assert_eq!(list.next_task().map(|t| t.id.as_str()), Some("2.2"));
+    let list = authored_text(
+        "# Tasks\n\n- [x] 1. A\n- [ ] 2. B\n  - [x] 2.1 B1\n  - [x] 2.2 B2\n- [ ] 20. C\n",
+    );
+    // Every subtask done: the parent itself is what is left (and 20 is not a subtask of 2).
+    assert_eq!(list.next_task().map(|t| t.id.as_str()), Some("2"));
+    let list = authored_text("# Tasks\n\n- [-] 3. C\n  - [ ] 3.1 C1\n  - [-] 3.2 C2\n- [ ] 4. D\n");
+    assert_eq!(
+        list.next_task().map(|t| t.id.as_str()),
+        Some("3.2"),
+        "in progress first"
+    );
+}
