@@ -225,3 +225,30 @@ fn a_dirty_project_is_never_merged_into() {
         "uncommitted edit\n"
     );
 }
+
+#[test]
+fn specs_whose_names_sanitize_alike_get_their_own_branches() {
+    // "a b" and "a-b" (and two names of non-ASCII letters) once mapped to one branch and one
+    // worktree: the second spec of each pair failed with "already exists".
+    let specs = ["a b", "a-b", "认证", "支付"];
+    let w = world_with_specs(&specs, json!({"max_concurrent_agents": 4}));
+    let r = run_all_parallel(&w, "sleep:0.5,ok", "4");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let merges = r.of("merge");
+    assert_eq!(merges.len(), 4, "{:?}\n{}", r.events, r.stderr);
+    let branches: std::collections::HashSet<_> = merges
+        .iter()
+        .map(|m| m["result"]["branch"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(branches.len(), 4, "{branches:?}");
+    assert!(
+        merges.iter().all(|m| m["result"]["kind"] == "merged"),
+        "{merges:?}"
+    );
+    for s in specs {
+        let t =
+            std::fs::read_to_string(w.project.join(format!(".spec-workflow/specs/{s}/tasks.md")))
+                .unwrap();
+        assert_eq!(t.matches("- [x]").count(), 2, "{s}: {t}");
+    }
+}

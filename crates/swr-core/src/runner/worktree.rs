@@ -93,24 +93,52 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
     }
 }
 
-/// `swr/<spec>` with what git refuses in a branch name replaced.
+/// `swr/<spec>` with what git refuses in a branch name replaced. Letters of any script are
+/// kept. When something had to be replaced, a hash of the spec's name is added, so that
+/// specs whose names differ only there ("a b" and "a-b") never share a branch, a worktree
+/// or a record.
 pub fn branch_name(spec: &str) -> String {
+    let clean = clean_branch_leaf(spec, char::is_alphanumeric);
+    if clean == spec {
+        format!("swr/{clean}")
+    } else {
+        format!("swr/{clean}-{:08x}", fnv1a(spec.as_bytes()) as u32)
+    }
+}
+
+/// The branch name swr used before [`branch_name`] told such specs apart: kept to find
+/// their worktrees.
+fn legacy_branch_name(spec: &str) -> String {
+    format!(
+        "swr/{}",
+        clean_branch_leaf(spec, |c| c.is_ascii_alphanumeric())
+    )
+}
+
+fn clean_branch_leaf(spec: &str, keep: impl Fn(char) -> bool) -> String {
     let mut s: String = spec
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if keep(c) || "-_.".contains(c) { c } else { '-' })
         .collect();
     while s.contains("..") {
         s = s.replace("..", ".");
     }
     let s = s.trim_matches(|c| c == '.' || c == '-');
     let s = s.strip_suffix(".lock").unwrap_or(s);
-    format!("swr/{}", if s.is_empty() { "spec" } else { s })
+    if s.is_empty() {
+        "spec".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Where the worktrees of `project` live: one directory per project under the state dir,
@@ -120,11 +148,7 @@ fn project_dir(state_dir: &Path, project: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "project".into());
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in project.as_os_str().as_encoded_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = fnv1a(project.as_os_str().as_encoded_bytes());
     let clean: String = name
         .chars()
         .map(|c| {
@@ -163,16 +187,31 @@ fn project_lock(state_dir: &Path, project: &Path) -> Result<Flock<File>, Worktre
 }
 
 fn record_path(state_dir: &Path, project: &Path, spec: &str) -> PathBuf {
-    let branch = branch_name(spec);
+    record_path_of(state_dir, project, &branch_name(spec))
+}
+
+fn record_path_of(state_dir: &Path, project: &Path, branch: &str) -> PathBuf {
     let leaf = branch.trim_start_matches("swr/");
     project_dir(state_dir, project).join(format!("{leaf}.json"))
 }
 
+/// The spec's record: where [`branch_name`] puts it, else where swr put it before (a worktree
+/// made then is continued on its old branch). A record there must name this very spec.
+fn find_record(state_dir: &Path, project: &Path, spec: &str) -> Option<(PathBuf, Worktree)> {
+    [branch_name(spec), legacy_branch_name(spec)]
+        .into_iter()
+        .map(|b| record_path_of(state_dir, project, &b))
+        .find_map(|path| {
+            let text = std::fs::read_to_string(&path).ok()?;
+            let w: Worktree = serde_json::from_str(&text).ok()?;
+            (w.spec == spec).then_some((path, w))
+        })
+}
+
 /// The worktree a spec already has, if any (its directory still exists).
 pub fn existing(state_dir: &Path, project: &Path, spec: &str) -> Option<Worktree> {
-    let text = std::fs::read_to_string(record_path(state_dir, project, spec)).ok()?;
-    let w: Worktree = serde_json::from_str(&text).ok()?;
-    (w.path.is_dir() && w.spec == spec).then_some(w)
+    let (_, w) = find_record(state_dir, project, spec)?;
+    w.path.is_dir().then_some(w)
 }
 
 /// Every spec worktree recorded under the state directory whose directory still exists.
@@ -412,7 +451,9 @@ pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
     }
     // -d, not -D: git itself refuses to delete a branch that is not merged.
     let _ = git(&w.project, &["branch", "-d", &w.branch]);
-    let _ = std::fs::remove_file(record_path(state_dir, &w.project, &w.spec));
+    if let Some((path, _)) = find_record(state_dir, &w.project, &w.spec) {
+        let _ = std::fs::remove_file(path);
+    }
     MergeResult::Merged {
         branch: w.branch.clone(),
         into: w.base.clone(),
@@ -472,10 +513,27 @@ mod tests {
     #[test]
     fn branch_names_are_valid_for_git() {
         assert_eq!(branch_name("auth"), "swr/auth");
-        assert_eq!(branch_name("user auth: v2"), "swr/user-auth--v2");
-        assert_eq!(branch_name("..x..lock"), "swr/x");
-        assert_eq!(branch_name("a.lock"), "swr/a");
-        assert_eq!(branch_name("..."), "swr/spec");
+        assert_eq!(branch_name("add-login_v2.1"), "swr/add-login_v2.1");
+        assert_eq!(branch_name("认证"), "swr/认证");
+        for (spec, leaf) in [
+            ("user auth: v2", "user-auth--v2-"),
+            ("..x..lock", "x-"),
+            ("a.lock", "a-"),
+            ("...", "spec-"),
+        ] {
+            let b = branch_name(spec);
+            assert!(b.starts_with(&format!("swr/{leaf}")), "{spec}: {b}");
+            assert_eq!(b.len(), "swr/".len() + leaf.len() + 8, "{spec}: {b}");
+        }
+    }
+
+    #[test]
+    fn specs_that_sanitize_alike_get_distinct_branches() {
+        let names = [
+            "a b", "a-b", "a:b", "a.b", "认证", "支付", "...", "..", "a.lock", "a",
+        ];
+        let branches: std::collections::HashSet<_> = names.iter().map(|n| branch_name(n)).collect();
+        assert_eq!(branches.len(), names.len(), "{branches:?}");
     }
 
     #[test]
