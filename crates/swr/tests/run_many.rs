@@ -407,3 +407,30 @@ fn a_runner_queued_for_a_slot_honours_a_rate_limit_hit_while_it_waited() {
     }
     assert!(fleet.attempts_of(&b).is_empty());
 }
+
+#[test]
+fn a_runner_whose_agent_got_a_slot_after_queueing_shows_as_running() {
+    let fleet = Fleet::new(json!({"max_concurrent_agents": 1}));
+    let a = fleet.project("a", 1);
+    let b = fleet.project("b", 1);
+    let first = fleet.spawn(&a, "sleep:3", &[]);
+    fleet.wait_for("a running", Duration::from_secs(30), || {
+        !fleet.attempts_of(&a).is_empty()
+    });
+    let second = fleet.spawn(&b, "sleep:6", &[]);
+    fleet.wait_for("b queued", Duration::from_secs(30), || {
+        fleet.runner_of(&b).is_some_and(|r| r["status"] == "queued")
+    });
+    fleet.wait_for("b's agent started", Duration::from_secs(30), || {
+        !fleet.attempts_of(&b).is_empty()
+    });
+    // Its agent runs: `swr status` must say running, not "waiting for an agent slot".
+    let r = fleet.runner_of(&b).unwrap();
+    assert_eq!(r["status"], "running", "{r:#}");
+    assert!(
+        !r["reason"].as_str().unwrap_or("").contains("agent slot"),
+        "{r:#}"
+    );
+    wait_ok(first);
+    wait_ok(second);
+}

@@ -941,7 +941,12 @@ impl<'a, 'e> Driver<'a, 'e> {
             log_path: log_path.clone(),
             resumed_session: plan.resume.clone(),
         };
+        // Running again, whatever it showed while it waited for its slot (or for the account's
+        // clock) since the machine said so.
         let patch = RunnerUpdate {
+            status: Some(RunnerStatus::Running),
+            reason: Some(None),
+            next_attempt_at: Some(None),
             log_path: Some(Some(log_path.clone())),
             agent: Some(Some(AgentProcess {
                 pid: 0,
