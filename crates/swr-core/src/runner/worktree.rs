@@ -28,6 +28,11 @@ pub struct Worktree {
     pub branch: String,
     /// The branch the first run started from, where the spec is merged back.
     pub base: String,
+    /// Spec files the project does not track that swr copied into the worktree: their path
+    /// relative to the project and the git blob id of what was copied. Unchanged, they are
+    /// set aside for the merge, which brings their successors (see [`merge_back`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copied_untracked: Vec<(PathBuf, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -310,31 +315,50 @@ pub fn prepare(
         )?;
     }
     let copied = copy_spec_if_changed(project, &path, spec_rel)?;
+    let copied_untracked = copied
+        .iter()
+        .filter(|rel| !tracked(project, rel))
+        .filter_map(|rel| Some((rel.clone(), blob_id(project, rel)?)))
+        .collect();
     let w = Worktree {
         project: project.to_path_buf(),
         spec: spec.to_string(),
         path,
         branch,
         base,
+        copied_untracked,
     };
     let rec = record_path(state_dir, project, spec);
     let json = serde_json::to_string_pretty(&w).unwrap_or_default();
     std::fs::write(&rec, json).map_err(|source| WorktreeError::Io { path: rec, source })?;
-    Ok((w, copied))
+    Ok((w, !copied.is_empty()))
 }
 
-/// Copies the spec's files from the project into the worktree where they differ.
+/// Whether git tracks `rel` in `project`.
+fn tracked(project: &Path, rel: &Path) -> bool {
+    let rel = rel.to_string_lossy();
+    git(project, &["ls-files", "--error-unmatch", "--", &rel]).is_ok()
+}
+
+/// The git blob id of the file `rel` of `project` as it is now.
+fn blob_id(project: &Path, rel: &Path) -> Option<String> {
+    let rel = rel.to_string_lossy();
+    git(project, &["hash-object", "--", &rel]).ok()
+}
+
+/// Copies the spec's files from the project into the worktree where they differ; returns
+/// those copied, relative to the project.
 fn copy_spec_if_changed(
     project: &Path,
     worktree: &Path,
     spec_rel: &Path,
-) -> Result<bool, WorktreeError> {
+) -> Result<Vec<PathBuf>, WorktreeError> {
     let from = project.join(spec_rel);
     let to = worktree.join(spec_rel);
     let Ok(entries) = std::fs::read_dir(&from) else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
-    let mut copied = false;
+    let mut copied = Vec::new();
     for e in entries.flatten() {
         let src = e.path();
         if !src.is_file() {
@@ -351,7 +375,7 @@ fn copy_spec_if_changed(
                 path: dst.clone(),
                 source,
             })?;
-            copied = true;
+            copied.push(spec_rel.join(e.file_name()));
         }
     }
     Ok(copied)
@@ -432,14 +456,24 @@ pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
         }
         Err(e) => return kept(e.to_string()),
     }
+    let aside_dir = project_dir(state_dir, &w.project)
+        .join(format!("{}.untracked", w.branch.trim_start_matches("swr/")));
+    let aside = match set_aside_copies(w, &aside_dir) {
+        Ok(a) => a,
+        Err(why) => return kept(why),
+    };
     let msg = format!("Merge {}: spec '{}' completed by swr", w.branch, w.spec);
     if let Err(e) = git(
         &w.project,
         &["merge", "--no-ff", "--no-edit", "-m", &msg, &w.branch],
     ) {
         let _ = git(&w.project, &["merge", "--abort"]);
+        for (from, to) in &aside {
+            let _ = move_file(to, from);
+        }
         return kept(e.to_string());
     }
+    let _ = std::fs::remove_dir_all(&aside_dir);
     let path_s = w.path.to_string_lossy().into_owned();
     if let Err(e) = git(&w.project, &["worktree", "remove", &path_s]) {
         return MergeResult::Kept {
@@ -458,6 +492,57 @@ pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
         branch: w.branch.clone(),
         into: w.base.clone(),
     }
+}
+
+/// Moves the project's untracked copies of the spec files swr copied into the worktree out
+/// of the merge's way, when the branch has them and they are still what swr copied (the
+/// branch then holds their successors). One the user changed since makes the merge wait.
+/// Returns (where it was, where it is now) for each file moved.
+fn set_aside_copies(w: &Worktree, aside_dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, String> {
+    let mut todo = Vec::new();
+    for (rel, blob) in &w.copied_untracked {
+        let path = w.project.join(rel);
+        let rel_s = rel.to_string_lossy();
+        if !path.is_file()
+            || tracked(&w.project, rel)
+            || git(
+                &w.project,
+                &["cat-file", "-e", &format!("{}:{rel_s}", w.branch)],
+            )
+            .is_err()
+        {
+            continue;
+        }
+        if blob_id(&w.project, rel).as_deref() != Some(blob.as_str()) {
+            return Err(format!(
+                "{rel_s} in the project, which is not committed, changed since swr copied it into the worktree; merging would overwrite it"
+            ));
+        }
+        todo.push((path, aside_dir.join(rel)));
+    }
+    let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (from, to) in todo {
+        if let Err(e) = move_file(&from, &to) {
+            for (f, t) in &moved {
+                let _ = move_file(t.as_path(), f.as_path());
+            }
+            return Err(format!("cannot set {} aside: {e}", from.display()));
+        }
+        moved.push((from, to));
+    }
+    Ok(moved)
+}
+
+/// `rename`, or copy and remove across file systems.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)?;
+    std::fs::remove_file(from)
 }
 
 /// The files a merge of `branch` into HEAD would conflict in (`git merge-tree --write-tree`,
