@@ -198,6 +198,10 @@ impl SlotPool {
         mut on_wait: F,
         cancel: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<Option<Slot>> {
+        // No cap: nothing to wait for, whoever else waits for a slot of theirs.
+        if self.cap == 0 {
+            return self.try_acquire();
+        }
         if !self.anyone_waiting()
             && let Some(slot) = self.try_acquire()?
         {
@@ -288,6 +292,23 @@ mod tests {
         assert_eq!(pool.place(&second, 10).unwrap().ahead, 0);
         drop(second);
         assert!(!pool.anyone_waiting());
+    }
+
+    #[tokio::test]
+    async fn with_no_cap_a_runner_never_waits_behind_capped_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let capped = SlotPool::new(dir.path(), 1);
+        let _held = capped.try_acquire().unwrap().unwrap();
+        let _waiting = capped.enqueue("capped").unwrap();
+        let uncapped = SlotPool::new(dir.path(), 0);
+        let got = tokio::time::timeout(
+            Duration::from_secs(10),
+            uncapped.acquire("free", |_| {}, std::future::pending()),
+        )
+        .await
+        .expect("a runner with no cap waited in line")
+        .unwrap();
+        assert!(got.is_some());
     }
 
     #[tokio::test]

@@ -338,3 +338,99 @@ fn a_retry_budget_of_two_lets_two_of_four_crashing_runners_retry() {
         assert!(r["retry_count"].as_u64().unwrap() <= 1, "{r}");
     }
 }
+
+#[test]
+fn a_runner_queued_for_a_slot_honours_a_rate_limit_hit_while_it_waited() {
+    // A holds the only slot; B queues behind it; meanwhile C (no cap, same account) hits a
+    // rate limit. When B gets the slot it must wait for the shared clock, not start an attempt
+    // that would only discover the same limit.
+    let fleet = Fleet::new(json!({"max_concurrent_agents": 1}));
+    let a = fleet.project("a", 1);
+    let b = fleet.project("b", 1);
+    let c = fleet.project("c", 1);
+    let first = fleet.spawn(&a, "sleep:4", &[]);
+    fleet.wait_for("a running", Duration::from_secs(30), || {
+        !fleet.attempts_of(&a).is_empty()
+    });
+    let mut queued = fleet.spawn(&b, "ok", &[]);
+    fleet.wait_for("b queued", Duration::from_secs(30), || {
+        fleet.runner_of(&b).is_some_and(|r| r["status"] == "queued")
+    });
+    let mut limited = fleet.spawn(&c, "ratelimit:120", &[("SWR_MAX_CONCURRENT_AGENTS", "0")]);
+    fleet.wait_for("c's rate limit", Duration::from_secs(30), || {
+        fleet
+            .attempts_of(&c)
+            .first()
+            .is_some_and(|x| x["outcome"] == "rate_limited")
+    });
+    wait_ok(first);
+    fleet.wait_for(
+        "b waiting on the shared clock after its slot",
+        Duration::from_secs(30),
+        || {
+            fleet.runner_of(&b).is_some_and(|r| {
+                r["status"] == "waiting"
+                    && r["reason"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("shared rate limit (sim, until ")
+            }) || !fleet.attempts_of(&b).is_empty()
+        },
+    );
+    assert!(
+        fleet.attempts_of(&b).is_empty(),
+        "b started an attempt inside the account's rate-limit window: {:#?}",
+        fleet.attempts_of(&b)
+    );
+    // b waits without the slot: a runner of another account gets it meanwhile.
+    let d = fleet.project("d", 1);
+    wait_ok(fleet.spawn(&d, "ok", &[("SWR_ACCOUNT", "other")]));
+    for p in [&b, &c] {
+        let out = fleet
+            .cmd(p, "", &[])
+            .args(["stop", "feat", "--project"])
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for child in [&mut queued, &mut limited] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "a runner did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(fleet.attempts_of(&b).is_empty());
+}
+
+#[test]
+fn a_runner_whose_agent_got_a_slot_after_queueing_shows_as_running() {
+    let fleet = Fleet::new(json!({"max_concurrent_agents": 1}));
+    let a = fleet.project("a", 1);
+    let b = fleet.project("b", 1);
+    let first = fleet.spawn(&a, "sleep:3", &[]);
+    fleet.wait_for("a running", Duration::from_secs(30), || {
+        !fleet.attempts_of(&a).is_empty()
+    });
+    let second = fleet.spawn(&b, "sleep:6", &[]);
+    fleet.wait_for("b queued", Duration::from_secs(30), || {
+        fleet.runner_of(&b).is_some_and(|r| r["status"] == "queued")
+    });
+    fleet.wait_for("b's agent started", Duration::from_secs(30), || {
+        !fleet.attempts_of(&b).is_empty()
+    });
+    // Its agent runs: `swr status` must say running, not "waiting for an agent slot".
+    let r = fleet.runner_of(&b).unwrap();
+    assert_eq!(r["status"], "running", "{r:#}");
+    assert!(
+        !r["reason"].as_str().unwrap_or("").contains("agent slot"),
+        "{r:#}"
+    );
+    wait_ok(first);
+    wait_ok(second);
+}

@@ -225,3 +225,103 @@ fn a_dirty_project_is_never_merged_into() {
         "uncommitted edit\n"
     );
 }
+
+#[test]
+fn specs_whose_names_sanitize_alike_get_their_own_branches() {
+    // "a b" and "a-b" (and two names of non-ASCII letters) once mapped to one branch and one
+    // worktree: the second spec of each pair failed with "already exists".
+    let specs = ["a b", "a-b", "认证", "支付"];
+    let w = world_with_specs(&specs, json!({"max_concurrent_agents": 4}));
+    let r = run_all_parallel(&w, "sleep:0.5,ok", "4");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let merges = r.of("merge");
+    assert_eq!(merges.len(), 4, "{:?}\n{}", r.events, r.stderr);
+    let branches: std::collections::HashSet<_> = merges
+        .iter()
+        .map(|m| m["result"]["branch"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(branches.len(), 4, "{branches:?}");
+    assert!(
+        merges.iter().all(|m| m["result"]["kind"] == "merged"),
+        "{merges:?}"
+    );
+    for s in specs {
+        let t =
+            std::fs::read_to_string(w.project.join(format!(".spec-workflow/specs/{s}/tasks.md")))
+                .unwrap();
+        assert_eq!(t.matches("- [x]").count(), 2, "{s}: {t}");
+    }
+}
+
+#[test]
+fn a_spec_never_committed_in_the_project_is_merged_back() {
+    // A new spec, written but not committed: swr copies it into the worktree; once done, the
+    // project's untracked copy (the one swr copied, unchanged) must not block the merge.
+    let w = World::new(1, json!({}));
+    let dir = w.project.join(".spec-workflow/specs/fresh");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("tasks.md"),
+        "# Tasks\n\n- [ ] 1. one\n- [ ] 2. two\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("design.md"), "# Design\n").unwrap();
+    let out = w
+        .cmd("ok,ok")
+        .args(["run", "--project"])
+        .arg(&w.project)
+        .args(["--spec", "fresh", "--worktree", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let r = RunResult::from(out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = &r.of("merge")[0]["result"];
+    assert_eq!(m["kind"], "merged", "{m}");
+    let t = std::fs::read_to_string(dir.join("tasks.md")).unwrap();
+    assert_eq!(t.matches("- [x]").count(), 2, "{t}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("design.md")).unwrap(),
+        "# Design\n"
+    );
+    assert!(w.git_status().trim().is_empty(), "{}", w.git_status());
+}
+
+#[test]
+fn an_uncommitted_spec_edited_during_the_run_is_kept_not_overwritten() {
+    let w = World::new(1, json!({}));
+    let dir = w.project.join(".spec-workflow/specs/fresh");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tasks.md"), "# Tasks\n\n- [ ] 1. one\n").unwrap();
+    // The user's edit after swr copied the spec: a later `sleep` gives the time to make it.
+    let child = w
+        .cmd("sleep:2")
+        .args(["run", "--project"])
+        .arg(&w.project)
+        .args(["--spec", "fresh", "--worktree", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    w.wait_for("the attempt", std::time::Duration::from_secs(30), |w| {
+        !w.history().is_empty()
+    });
+    let edited = "# Tasks\n\n- [ ] 1. one\n- [ ] 2. added by hand\n";
+    std::fs::write(dir.join("tasks.md"), edited).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = RunResult::from(out);
+    let m = &r.of("merge")[0]["result"];
+    assert_eq!(m["kind"], "kept", "{m}");
+    assert!(
+        m["why"]
+            .as_str()
+            .unwrap()
+            .contains("changed since swr copied it"),
+        "{m}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tasks.md")).unwrap(),
+        edited
+    );
+}

@@ -340,21 +340,7 @@ impl<'a, 'e> Driver<'a, 'e> {
     }
 
     fn observation(&self, head: Option<String>) -> Observation {
-        let account_wait = match self
-            .store
-            .account_wait(&self.opts.provider, &self.config.account)
-        {
-            Ok(w) => w
-                .filter(|w| w.until > Timestamp::now())
-                .map(|w| PersistedWait {
-                    until: w.until,
-                    reason: w.reason,
-                }),
-            Err(e) => {
-                tracing::warn!("cannot read the account's rate-limit clock: {e}");
-                None
-            }
-        };
+        let account_wait = self.account_wait_now();
         let optional = self.config.include_optional_tasks;
         Observation {
             counts: self.list.counts_with(optional),
@@ -754,10 +740,22 @@ impl<'a, 'e> Driver<'a, 'e> {
                 cause: req.cause_or_user(),
             });
         }
-        let slot = match self.take_slot(deadline).await? {
-            Ok(slot) => slot,
-            Err(stopped) => {
-                self.flush()?;
+        let slot = loop {
+            let slot = match self.take_slot(deadline).await? {
+                Ok(slot) => slot,
+                Err(stopped) => {
+                    self.flush()?;
+                    return Ok(stopped);
+                }
+            };
+            // The account's rate-limit clock may have been set while this runner waited for
+            // its slot (another runner hit the limit): wait it out without the slot, rather
+            // than start an attempt that would only discover the same limit.
+            let Some(w) = self.account_wait_now() else {
+                break slot;
+            };
+            drop(slot);
+            if let stopped @ Input::StopRequested { .. } = self.wait_for_account(w).await? {
                 return Ok(stopped);
             }
         };
@@ -766,6 +764,48 @@ impl<'a, 'e> Driver<'a, 'e> {
         // Free for the next in line while this runner judges the attempt.
         drop(slot);
         self.report(plan, s, report, signals, stopped_by)
+    }
+
+    /// The account's rate-limit wait, if one is running now.
+    fn account_wait_now(&self) -> Option<PersistedWait> {
+        match self
+            .store
+            .account_wait(&self.opts.provider, &self.config.account)
+        {
+            Ok(w) => w
+                .filter(|w| w.until > Timestamp::now())
+                .map(|w| PersistedWait {
+                    until: w.until,
+                    reason: w.reason,
+                }),
+            Err(e) => {
+                tracing::warn!("cannot read the account's rate-limit clock: {e}");
+                None
+            }
+        }
+    }
+
+    /// Waits for the account's clock between taking a slot and starting the attempt the
+    /// machine planned (which stays the same attempt): `waiting`, like the machine's own wait.
+    async fn wait_for_account(&mut self, w: PersistedWait) -> Result<Input, RunError> {
+        let reason = super::machine::shared_wait_reason(&self.opts.provider, &w);
+        self.store
+            .update_runner(
+                &self.runner_id,
+                &RunnerUpdate {
+                    status: Some(RunnerStatus::Waiting),
+                    reason: Some(Some(reason.clone())),
+                    next_attempt_at: Some(Some(w.until)),
+                    agent: Some(None),
+                    ..Default::default()
+                },
+            )
+            .map_err(RunError::from)?;
+        (self.emit)(&RunnerEvent::Waiting {
+            until: w.until,
+            reason,
+        });
+        Ok(self.sleep_until(w.until).await)
     }
 
     /// An agent slot (`max_concurrent_agents`), in line behind the runners that asked first.
@@ -901,7 +941,12 @@ impl<'a, 'e> Driver<'a, 'e> {
             log_path: log_path.clone(),
             resumed_session: plan.resume.clone(),
         };
+        // Running again, whatever it showed while it waited for its slot (or for the account's
+        // clock) since the machine said so.
         let patch = RunnerUpdate {
+            status: Some(RunnerStatus::Running),
+            reason: Some(None),
+            next_attempt_at: Some(None),
             log_path: Some(Some(log_path.clone())),
             agent: Some(Some(AgentProcess {
                 pid: 0,

@@ -580,12 +580,7 @@ impl Machine {
 
     /// Waits for the rate-limit clock of this runner's account.
     fn shared_wait(&mut self, w: PersistedWait, then: Resume, fx: &mut Vec<Effect>) {
-        let reason = format!(
-            "shared rate limit ({}, until {}): {}",
-            self.s.provider_name,
-            local_hm(w.until),
-            w.reason
-        );
+        let reason = shared_wait_reason(&self.s.provider_name, &w);
         fx.push(Effect::Record(Record::Runner(Box::new(RunnerUpdate {
             status: Some(RunnerStatus::Waiting),
             reason: Some(Some(reason.clone())),
@@ -1332,6 +1327,15 @@ fn fix_hint(outcome: Outcome, kind: ProviderKind) -> Option<&'static str> {
 }
 
 /// `14:05` in the machine's time zone: how people read a wait's end.
+/// Why a runner waits for its account's rate-limit clock, for `swr status` and the events.
+pub(crate) fn shared_wait_reason(provider: &str, w: &PersistedWait) -> String {
+    format!(
+        "shared rate limit ({provider}, until {}): {}",
+        local_hm(w.until),
+        w.reason
+    )
+}
+
 fn local_hm(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::system())
         .strftime("%H:%M")

@@ -28,6 +28,11 @@ pub struct Worktree {
     pub branch: String,
     /// The branch the first run started from, where the spec is merged back.
     pub base: String,
+    /// Spec files the project does not track that swr copied into the worktree: their path
+    /// relative to the project and the git blob id of what was copied. Unchanged, they are
+    /// set aside for the merge, which brings their successors (see [`merge_back`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copied_untracked: Vec<(PathBuf, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,24 +98,52 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
     }
 }
 
-/// `swr/<spec>` with what git refuses in a branch name replaced.
+/// `swr/<spec>` with what git refuses in a branch name replaced. Letters of any script are
+/// kept. When something had to be replaced, a hash of the spec's name is added, so that
+/// specs whose names differ only there ("a b" and "a-b") never share a branch, a worktree
+/// or a record.
 pub fn branch_name(spec: &str) -> String {
+    let clean = clean_branch_leaf(spec, char::is_alphanumeric);
+    if clean == spec {
+        format!("swr/{clean}")
+    } else {
+        format!("swr/{clean}-{:08x}", fnv1a(spec.as_bytes()) as u32)
+    }
+}
+
+/// The branch name swr used before [`branch_name`] told such specs apart: kept to find
+/// their worktrees.
+fn legacy_branch_name(spec: &str) -> String {
+    format!(
+        "swr/{}",
+        clean_branch_leaf(spec, |c| c.is_ascii_alphanumeric())
+    )
+}
+
+fn clean_branch_leaf(spec: &str, keep: impl Fn(char) -> bool) -> String {
     let mut s: String = spec
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if keep(c) || "-_.".contains(c) { c } else { '-' })
         .collect();
     while s.contains("..") {
         s = s.replace("..", ".");
     }
     let s = s.trim_matches(|c| c == '.' || c == '-');
     let s = s.strip_suffix(".lock").unwrap_or(s);
-    format!("swr/{}", if s.is_empty() { "spec" } else { s })
+    if s.is_empty() {
+        "spec".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Where the worktrees of `project` live: one directory per project under the state dir,
@@ -120,11 +153,7 @@ fn project_dir(state_dir: &Path, project: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "project".into());
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in project.as_os_str().as_encoded_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = fnv1a(project.as_os_str().as_encoded_bytes());
     let clean: String = name
         .chars()
         .map(|c| {
@@ -163,16 +192,31 @@ fn project_lock(state_dir: &Path, project: &Path) -> Result<Flock<File>, Worktre
 }
 
 fn record_path(state_dir: &Path, project: &Path, spec: &str) -> PathBuf {
-    let branch = branch_name(spec);
+    record_path_of(state_dir, project, &branch_name(spec))
+}
+
+fn record_path_of(state_dir: &Path, project: &Path, branch: &str) -> PathBuf {
     let leaf = branch.trim_start_matches("swr/");
     project_dir(state_dir, project).join(format!("{leaf}.json"))
 }
 
+/// The spec's record: where [`branch_name`] puts it, else where swr put it before (a worktree
+/// made then is continued on its old branch). A record there must name this very spec.
+fn find_record(state_dir: &Path, project: &Path, spec: &str) -> Option<(PathBuf, Worktree)> {
+    [branch_name(spec), legacy_branch_name(spec)]
+        .into_iter()
+        .map(|b| record_path_of(state_dir, project, &b))
+        .find_map(|path| {
+            let text = std::fs::read_to_string(&path).ok()?;
+            let w: Worktree = serde_json::from_str(&text).ok()?;
+            (w.spec == spec).then_some((path, w))
+        })
+}
+
 /// The worktree a spec already has, if any (its directory still exists).
 pub fn existing(state_dir: &Path, project: &Path, spec: &str) -> Option<Worktree> {
-    let text = std::fs::read_to_string(record_path(state_dir, project, spec)).ok()?;
-    let w: Worktree = serde_json::from_str(&text).ok()?;
-    (w.path.is_dir() && w.spec == spec).then_some(w)
+    let (_, w) = find_record(state_dir, project, spec)?;
+    w.path.is_dir().then_some(w)
 }
 
 /// Every spec worktree recorded under the state directory whose directory still exists.
@@ -271,31 +315,50 @@ pub fn prepare(
         )?;
     }
     let copied = copy_spec_if_changed(project, &path, spec_rel)?;
+    let copied_untracked = copied
+        .iter()
+        .filter(|rel| !tracked(project, rel))
+        .filter_map(|rel| Some((rel.clone(), blob_id(project, rel)?)))
+        .collect();
     let w = Worktree {
         project: project.to_path_buf(),
         spec: spec.to_string(),
         path,
         branch,
         base,
+        copied_untracked,
     };
     let rec = record_path(state_dir, project, spec);
     let json = serde_json::to_string_pretty(&w).unwrap_or_default();
     std::fs::write(&rec, json).map_err(|source| WorktreeError::Io { path: rec, source })?;
-    Ok((w, copied))
+    Ok((w, !copied.is_empty()))
 }
 
-/// Copies the spec's files from the project into the worktree where they differ.
+/// Whether git tracks `rel` in `project`.
+fn tracked(project: &Path, rel: &Path) -> bool {
+    let rel = rel.to_string_lossy();
+    git(project, &["ls-files", "--error-unmatch", "--", &rel]).is_ok()
+}
+
+/// The git blob id of the file `rel` of `project` as it is now.
+fn blob_id(project: &Path, rel: &Path) -> Option<String> {
+    let rel = rel.to_string_lossy();
+    git(project, &["hash-object", "--", &rel]).ok()
+}
+
+/// Copies the spec's files from the project into the worktree where they differ; returns
+/// those copied, relative to the project.
 fn copy_spec_if_changed(
     project: &Path,
     worktree: &Path,
     spec_rel: &Path,
-) -> Result<bool, WorktreeError> {
+) -> Result<Vec<PathBuf>, WorktreeError> {
     let from = project.join(spec_rel);
     let to = worktree.join(spec_rel);
     let Ok(entries) = std::fs::read_dir(&from) else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
-    let mut copied = false;
+    let mut copied = Vec::new();
     for e in entries.flatten() {
         let src = e.path();
         if !src.is_file() {
@@ -312,7 +375,7 @@ fn copy_spec_if_changed(
                 path: dst.clone(),
                 source,
             })?;
-            copied = true;
+            copied.push(spec_rel.join(e.file_name()));
         }
     }
     Ok(copied)
@@ -393,14 +456,24 @@ pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
         }
         Err(e) => return kept(e.to_string()),
     }
+    let aside_dir = project_dir(state_dir, &w.project)
+        .join(format!("{}.untracked", w.branch.trim_start_matches("swr/")));
+    let aside = match set_aside_copies(w, &aside_dir) {
+        Ok(a) => a,
+        Err(why) => return kept(why),
+    };
     let msg = format!("Merge {}: spec '{}' completed by swr", w.branch, w.spec);
     if let Err(e) = git(
         &w.project,
         &["merge", "--no-ff", "--no-edit", "-m", &msg, &w.branch],
     ) {
         let _ = git(&w.project, &["merge", "--abort"]);
+        for (from, to) in &aside {
+            let _ = move_file(to, from);
+        }
         return kept(e.to_string());
     }
+    let _ = std::fs::remove_dir_all(&aside_dir);
     let path_s = w.path.to_string_lossy().into_owned();
     if let Err(e) = git(&w.project, &["worktree", "remove", &path_s]) {
         return MergeResult::Kept {
@@ -412,11 +485,64 @@ pub fn merge_back(state_dir: &Path, w: &Worktree) -> MergeResult {
     }
     // -d, not -D: git itself refuses to delete a branch that is not merged.
     let _ = git(&w.project, &["branch", "-d", &w.branch]);
-    let _ = std::fs::remove_file(record_path(state_dir, &w.project, &w.spec));
+    if let Some((path, _)) = find_record(state_dir, &w.project, &w.spec) {
+        let _ = std::fs::remove_file(path);
+    }
     MergeResult::Merged {
         branch: w.branch.clone(),
         into: w.base.clone(),
     }
+}
+
+/// Moves the project's untracked copies of the spec files swr copied into the worktree out
+/// of the merge's way, when the branch has them and they are still what swr copied (the
+/// branch then holds their successors). One the user changed since makes the merge wait.
+/// Returns (where it was, where it is now) for each file moved.
+fn set_aside_copies(w: &Worktree, aside_dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, String> {
+    let mut todo = Vec::new();
+    for (rel, blob) in &w.copied_untracked {
+        let path = w.project.join(rel);
+        let rel_s = rel.to_string_lossy();
+        if !path.is_file()
+            || tracked(&w.project, rel)
+            || git(
+                &w.project,
+                &["cat-file", "-e", &format!("{}:{rel_s}", w.branch)],
+            )
+            .is_err()
+        {
+            continue;
+        }
+        if blob_id(&w.project, rel).as_deref() != Some(blob.as_str()) {
+            return Err(format!(
+                "{rel_s} in the project, which is not committed, changed since swr copied it into the worktree; merging would overwrite it"
+            ));
+        }
+        todo.push((path, aside_dir.join(rel)));
+    }
+    let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (from, to) in todo {
+        if let Err(e) = move_file(&from, &to) {
+            for (f, t) in &moved {
+                let _ = move_file(t.as_path(), f.as_path());
+            }
+            return Err(format!("cannot set {} aside: {e}", from.display()));
+        }
+        moved.push((from, to));
+    }
+    Ok(moved)
+}
+
+/// `rename`, or copy and remove across file systems.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)?;
+    std::fs::remove_file(from)
 }
 
 /// The files a merge of `branch` into HEAD would conflict in (`git merge-tree --write-tree`,
@@ -472,10 +598,27 @@ mod tests {
     #[test]
     fn branch_names_are_valid_for_git() {
         assert_eq!(branch_name("auth"), "swr/auth");
-        assert_eq!(branch_name("user auth: v2"), "swr/user-auth--v2");
-        assert_eq!(branch_name("..x..lock"), "swr/x");
-        assert_eq!(branch_name("a.lock"), "swr/a");
-        assert_eq!(branch_name("..."), "swr/spec");
+        assert_eq!(branch_name("add-login_v2.1"), "swr/add-login_v2.1");
+        assert_eq!(branch_name("认证"), "swr/认证");
+        for (spec, leaf) in [
+            ("user auth: v2", "user-auth--v2-"),
+            ("..x..lock", "x-"),
+            ("a.lock", "a-"),
+            ("...", "spec-"),
+        ] {
+            let b = branch_name(spec);
+            assert!(b.starts_with(&format!("swr/{leaf}")), "{spec}: {b}");
+            assert_eq!(b.len(), "swr/".len() + leaf.len() + 8, "{spec}: {b}");
+        }
+    }
+
+    #[test]
+    fn specs_that_sanitize_alike_get_distinct_branches() {
+        let names = [
+            "a b", "a-b", "a:b", "a.b", "认证", "支付", "...", "..", "a.lock", "a",
+        ];
+        let branches: std::collections::HashSet<_> = names.iter().map(|n| branch_name(n)).collect();
+        assert_eq!(branches.len(), names.len(), "{branches:?}");
     }
 
     #[test]
