@@ -434,3 +434,33 @@ fn a_runner_whose_agent_got_a_slot_after_queueing_shows_as_running() {
     wait_ok(first);
     wait_ok(second);
 }
+
+/// A runner that stood in line for a slot decides again from tasks.md as it is then: a spec
+/// finished by hand meanwhile starts no attempt.
+#[test]
+fn a_spec_finished_while_its_runner_was_queued_starts_no_attempt() {
+    let fleet = Fleet::new(json!({"max_concurrent_agents": 1}));
+    let a = fleet.project("a", 1);
+    let b = fleet.project("b", 1);
+    let holder = fleet.spawn(&a, "sleep:4", &[]);
+    fleet.wait_for("a's agent", Duration::from_secs(30), || {
+        fleet
+            .runner_of(&a)
+            .is_some_and(|r| r["agent"]["pid"].as_u64().unwrap_or(0) > 0)
+    });
+    let waiter = fleet.spawn(&b, "ok", &[]);
+    fleet.wait_for("b queued", Duration::from_secs(30), || {
+        fleet.runner_of(&b).is_some_and(|r| r["status"] == "queued")
+    });
+    let tasks = b.join(".spec-workflow/specs/feat/tasks.md");
+    let text = std::fs::read_to_string(&tasks).unwrap();
+    std::fs::write(&tasks, text.replace("- [ ] 1.", "- [x] 1.")).unwrap();
+    wait_ok(holder);
+    wait_ok(waiter);
+    assert_eq!(fleet.runner_of(&b).unwrap()["status"], "completed");
+    assert!(
+        fleet.attempts_of(&b).is_empty(),
+        "{:?}",
+        fleet.attempts_of(&b)
+    );
+}

@@ -80,6 +80,9 @@ pub(super) struct Driver<'a, 'e> {
     ended: Option<Ended>,
     notifiers: Notifiers,
     slots: SlotPool,
+    /// A slot taken after waiting in line, kept while the machine decides again; released by
+    /// anything but the next spawn.
+    held_slot: Option<Slot>,
     /// Notifications the machine asked for, sent once the store says what they announce.
     notices: Vec<(NotifyEvent, String)>,
     /// The spec's `swr.json`, read when the run starts.
@@ -183,6 +186,7 @@ impl<'a, 'e> Driver<'a, 'e> {
             notifiers: Notifiers::new(config.notify_command.clone(), config.notify_timeout)
                 .with_webhooks(outbox),
             slots: SlotPool::new(&config.cache_dir, config.max_concurrent_agents),
+            held_slot: None,
             notices: Vec::new(),
             spec_config,
             head_before: None,
@@ -266,6 +270,12 @@ impl<'a, 'e> Driver<'a, 'e> {
         loop {
             let mut next = None;
             for effect in m.step(input) {
+                if !matches!(
+                    effect,
+                    Effect::Spawn(_) | Effect::Record(_) | Effect::Emit(_)
+                ) {
+                    self.held_slot = None;
+                }
                 match effect {
                     Effect::Record(r) => self.pending.push(r),
                     Effect::Emit(ev) => (self.emit)(&ev),
@@ -574,6 +584,15 @@ impl<'a, 'e> Driver<'a, 'e> {
         Ok(repair.map(|r| r.describe(self.guard.path())))
     }
 
+    /// After waiting for an agent slot: like [`Driver::observe`], answered as
+    /// [`Input::Deferred`] (the planned attempt has not started).
+    fn look_again(&mut self) -> Input {
+        match self.observe() {
+            Input::Observed { now, observed } => Input::Deferred { now, observed },
+            other => other,
+        }
+    }
+
     /// After a sleep: tasks.md and HEAD as they are now, or the stop that came meanwhile.
     fn observe(&mut self) -> Input {
         let now = Timestamp::now();
@@ -740,24 +759,23 @@ impl<'a, 'e> Driver<'a, 'e> {
                 cause: req.cause_or_user(),
             });
         }
-        let slot = loop {
-            let slot = match self.take_slot(deadline).await? {
-                Ok(slot) => slot,
+        let slot = match self.held_slot.take() {
+            Some(slot) => slot,
+            None => match self.take_slot(deadline).await? {
+                Ok((slot, false)) => slot,
+                // It waited in line: tasks.md, HEAD and the account's rate-limit clock may
+                // have moved meanwhile. The machine decides again from a fresh look; the slot
+                // is kept for the attempt it plans next.
+                Ok((slot, true)) => {
+                    self.held_slot = Some(slot);
+                    self.flush()?;
+                    return Ok(self.look_again());
+                }
                 Err(stopped) => {
                     self.flush()?;
                     return Ok(stopped);
                 }
-            };
-            // The account's rate-limit clock may have been set while this runner waited for
-            // its slot (another runner hit the limit): wait it out without the slot, rather
-            // than start an attempt that would only discover the same limit.
-            let Some(w) = self.account_wait_now() else {
-                break slot;
-            };
-            drop(slot);
-            if let stopped @ Input::StopRequested { .. } = self.wait_for_account(w).await? {
-                return Ok(stopped);
-            }
+            },
         };
         let mut s = self.start_attempt(&plan)?;
         let (report, signals, stopped_by) = self.supervise(&plan, &mut s, deadline).await?;
@@ -785,35 +803,13 @@ impl<'a, 'e> Driver<'a, 'e> {
         }
     }
 
-    /// Waits for the account's clock between taking a slot and starting the attempt the
-    /// machine planned (which stays the same attempt): `waiting`, like the machine's own wait.
-    async fn wait_for_account(&mut self, w: PersistedWait) -> Result<Input, RunError> {
-        let reason = super::machine::shared_wait_reason(&self.opts.provider, &w);
-        self.store
-            .update_runner(
-                &self.runner_id,
-                &RunnerUpdate {
-                    status: Some(RunnerStatus::Waiting),
-                    reason: Some(Some(reason.clone())),
-                    next_attempt_at: Some(Some(w.until)),
-                    agent: Some(None),
-                    ..Default::default()
-                },
-            )
-            .map_err(RunError::from)?;
-        (self.emit)(&RunnerEvent::Waiting {
-            until: w.until,
-            reason,
-        });
-        Ok(self.sleep_until(w.until).await)
-    }
-
     /// An agent slot (`max_concurrent_agents`), in line behind the runners that asked first.
     /// While it waits the runner is `queued`; a stop or `--max-runtime` ends the wait.
+    /// The slot comes with whether the runner had to stand in line for it.
     async fn take_slot(
         &mut self,
         deadline: Option<Timestamp>,
-    ) -> Result<Result<Slot, Input>, RunError> {
+    ) -> Result<Result<(Slot, bool), Input>, RunError> {
         let pool = self.slots.clone();
         let io = |source| RunError::Io {
             path: self.config.cache_dir.join("slots"),
@@ -822,7 +818,7 @@ impl<'a, 'e> Driver<'a, 'e> {
         if !pool.anyone_waiting()
             && let Some(slot) = pool.try_acquire().map_err(io)?
         {
-            return Ok(Ok(slot));
+            return Ok(Ok((slot, false)));
         }
         // It will wait: what the machine recorded (a new iteration...) shows while it does.
         self.flush()?;
@@ -862,7 +858,7 @@ impl<'a, 'e> Driver<'a, 'e> {
                 source,
             })?;
         Ok(match got {
-            Some(slot) => Ok(slot),
+            Some(slot) => Ok((slot, true)),
             None => {
                 let req = self.stop_request();
                 Err(Input::StopRequested {

@@ -157,6 +157,13 @@ pub enum Input {
     StopRequested { now: Timestamp, cause: StopCause },
     /// The answer to [`Effect::TakeRetry`].
     RetryGrant { now: Timestamp, grant: RetryGrant },
+    /// The planned attempt did not start: the driver waited for an agent slot, and brings
+    /// tasks.md, HEAD and the account's clock as they are now. The machine decides again (the
+    /// spec may be done, a rate limit may have been hit meanwhile).
+    Deferred {
+        now: Timestamp,
+        observed: Observation,
+    },
 }
 
 /// What the retry budget (`retry_budget_per_hour`, shared by every runner) said.
@@ -304,6 +311,8 @@ pub struct Machine {
     rejected: BTreeSet<String>,
     /// The next attempt is a retry: it needs the retry budget's grant.
     retry_pending: bool,
+    /// The session the planned attempt resumes, kept in case it is planned again.
+    planned_resume: Option<String>,
     /// An attempt that ticked tasks, while its checks run and its rejected ticks are put back.
     held: Option<Box<Held>>,
     /// The evidence and the note of the attempt being closed, written with its verdict.
@@ -339,6 +348,7 @@ impl Machine {
             session: None,
             rejected: BTreeSet::new(),
             retry_pending: false,
+            planned_resume: None,
             held: None,
             closing: None,
             verify_failure: None,
@@ -399,6 +409,12 @@ impl Machine {
             }
             (Phase::Granting, Input::RetryGrant { now, grant }) => {
                 self.retry_granted(now, grant, &mut fx);
+            }
+            (Phase::Attempting, Input::Deferred { now, observed }) => {
+                // The planned attempt keeps its number and its session when it is planned again.
+                self.attempt = self.attempt.saturating_sub(1);
+                self.session = self.planned_resume.take();
+                self.before_attempt(now, observed, Resume::SameIteration, &mut fx);
             }
             (Phase::Attempting, Input::AttemptEnded { now, report }) => {
                 self.attempt_ended(now, *report, &mut fx);
@@ -569,6 +585,7 @@ impl Machine {
             .session
             .take()
             .filter(|id| self.s.resume && !self.rejected.contains(id));
+        self.planned_resume.clone_from(&resume);
         self.phase = Phase::Attempting;
         fx.push(Effect::Spawn(AttemptPlan {
             iteration: self.iteration,

@@ -1342,3 +1342,38 @@ fn a_spec_with_only_optional_tasks_left_out_is_complete() {
     let fx = h.start(o);
     assert_eq!(finish_of(&fx), Some(RunEnd::Completed));
 }
+
+#[test]
+fn after_waiting_for_a_slot_the_machine_decides_again_from_a_fresh_look() {
+    // The spec was finished by hand while the runner stood in line: no attempt.
+    let mut h = Harness::new(settings());
+    assert_eq!(spawn_of(&h.start(obs(0, 2, "a"))), Some(plan(1, 1, None)));
+    let fx = h.step(Input::Deferred {
+        now: at(30),
+        observed: obs(2, 2, "a"),
+    });
+    assert_eq!(spawn_of(&fx), None);
+    assert_eq!(finish_of(&fx), Some(RunEnd::Completed));
+
+    // A retry planned to resume s1 is planned again with the same number and session.
+    let mut h = Harness::new(settings());
+    h.start(obs(0, 2, "a"));
+    let fx = h.end(ended(Outcome::Crash, obs(0, 2, "a")));
+    let fx = h.sleep_through(&fx, obs(0, 2, "a"));
+    assert_eq!(spawn_of(&fx), Some(plan(1, 2, Some("s1"))));
+    let fx = h.step(Input::Deferred {
+        now: at(60),
+        observed: obs(0, 2, "a"),
+    });
+    assert_eq!(spawn_of(&fx), Some(plan(1, 2, Some("s1"))));
+
+    // A limit another runner hit meanwhile: wait it out, then the same attempt.
+    let fx = h.step(Input::Deferred {
+        now: at(61),
+        observed: with_account_wait(obs(0, 2, "a"), at(300)),
+    });
+    assert_eq!(spawn_of(&fx), None);
+    assert_eq!(sleep_of(&fx), Some(at(300)));
+    let fx = h.sleep_through(&fx, obs(0, 2, "a"));
+    assert_eq!(spawn_of(&fx), Some(plan(1, 2, Some("s1"))));
+}
