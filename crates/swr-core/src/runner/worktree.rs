@@ -93,9 +93,18 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
     } else {
         Err(WorktreeError::Git {
             args: args.join(" "),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            message: one_line(&String::from_utf8_lossy(&out.stderr)),
         })
     }
+}
+
+/// git's multi-line stderr as one line: it goes into a runner's reason and the run's summary.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `swr/<spec>` with what git refuses in a branch name replaced. Letters of any script are
@@ -575,7 +584,7 @@ fn conflicts(project: &Path, branch: &str) -> Result<Vec<String>, WorktreeError>
             .collect()),
         _ => Err(WorktreeError::Git {
             args: "merge-tree --write-tree".into(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            message: one_line(&String::from_utf8_lossy(&out.stderr)),
         }),
     }
 }
@@ -594,6 +603,14 @@ fn shell_quote(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_messages_become_one_line() {
+        assert_eq!(
+            one_line("error: Your local changes would be overwritten:\n\tshared.txt\n\nAborting\n"),
+            "error: Your local changes would be overwritten:; shared.txt; Aborting"
+        );
+    }
 
     #[test]
     fn branch_names_are_valid_for_git() {
